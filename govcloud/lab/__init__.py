@@ -1,0 +1,1 @@
+"""The local lab: a two-region OpenStack on loopback (openstack/), SSH hosts and DR sites (hosts/), faults."""
