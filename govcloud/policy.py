@@ -208,3 +208,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default=str(REPO), help="Pulumi project directory (default the repo)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
+
+
+def main_for_test(argv: list[str]) -> int:
+    """Parse and run `govcloud policy ARGV` (used by tests and the dispatcher-free callers)."""
+    parser = argparse.ArgumentParser(prog="govcloud policy")
+    register(parser)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)

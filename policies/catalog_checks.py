@@ -53,10 +53,9 @@ def findings(tenants: list[dict], config: dict | None = None, today: dt.date | N
         for msg in rules.management_zone_overlaps(t.get("zones") or []):
             add("mlps-mgmt-business-separation", t, "zones", msg)
         # mlps-quota-ceiling: what the class grants vs the cloud-wide ceilings
-        if isinstance(t.get("quota"), dict):
-            granted = t["quota"]
-        else:
-            granted = ctx.quota_ceiling_of(t) or {}
+        granted = ctx.quota_ceiling_of(t)
+        if granted is None:
+            granted = t["quota"] if isinstance(t.get("quota"), dict) else {}
         probs = rules.quota_problems(granted, cfg["quotaCeilings"])
         if probs:
             add("mlps-quota-ceiling", t, "quota_class",

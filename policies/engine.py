@@ -101,23 +101,25 @@ def _read_yaml(path: Path) -> Any:
 
 
 def load_catalog(catalog_dir: Path) -> list[dict]:
-    """Tenants as plain dicts: through infra.catalog.load when it exists, else the YAML files directly."""
+    """Tenants as plain dicts: through infra.catalog.load (defaults applied) when it exists; a file that
+    the loader drops (schema errors) is kept as raw YAML so that the policies still see it."""
+    raw = []
+    for f in sorted(Path(catalog_dir).glob("*.yaml")):
+        try:
+            data = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            continue
+        if isinstance(data, dict) and data.get("id"):
+            raw.append(data)
     try:
         from infra import catalog as infra_catalog  # type: ignore
 
-        loaded = infra_catalog.load(catalog_dir)
-        tenants = getattr(loaded, "tenants", loaded)
-        if isinstance(tenants, dict):
-            tenants = list(tenants.values())
-        return [dict(t) for t in tenants]
-    except (ImportError, AttributeError):
-        pass
-    out = []
-    for f in sorted(Path(catalog_dir).glob("*.yaml")):
-        data = yaml.safe_load(f.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and data.get("id"):
-            out.append(data)
-    return out
+        loaded = infra_catalog.load(catalog_dir, check=False)
+        tenants = [dict(t) for t in getattr(loaded, "tenants", loaded)]
+    except (ImportError, AttributeError, TypeError):
+        return raw
+    seen = {t.get("id") for t in tenants}
+    return tenants + [t for t in raw if t["id"] not in seen]
 
 
 @dataclass

@@ -83,7 +83,10 @@ def management_ports_from_business(rule: Mapping, zone_kind: str | None, busines
     if str(rule.get("direction") or "ingress").lower() != "ingress":
         return []
     prefix = rule.get("remoteIpPrefix")
-    if not prefix or not any(cidr_overlaps(prefix, c) for c in business_cidrs):
+    net = _net(prefix) if prefix else None
+    if net is None or net.prefixlen == 0:  # "any" is mlps-sg-no-open-admin-ports' case
+        return []
+    if not any(cidr_overlaps(prefix, c) for c in business_cidrs):
         return []
     return rule_ports(rule, management_ports)
 
