@@ -14,9 +14,9 @@ from govcloud.lab.hosts.sites import site_user, sites
 
 def sync() -> dict:
     """Give every ACTIVE server of the lab cloud a lab host at its fixed IP; remove hosts of gone servers."""
-    from govcloud.lab.hosts import sync as _sync
+    from govcloud.lab.hosts import cloudsync
 
-    return _sync.sync()
+    return cloudsync.sync()
 
 
 __all__ = ["up", "down", "status", "sync", "add_host", "remove_host", "run", "ssh_argv", "sites", "site_user"]
