@@ -37,8 +37,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// version is set at link time (-X main.version=...).
-var version = "0.0.0-dev"
+// hostVersion is set at link time (-X main.hostVersion=...).
+var hostVersion = "0.0.0-dev"
 
 // exitCodeBail is what pulumi-language-python-exec returns when the program already reported its error.
 const exitCodeBail = 32
@@ -68,7 +68,7 @@ func main() {
 		}
 	}
 	if len(os.Args) > 1 && (os.Args[1] == "--version" || os.Args[1] == "version") {
-		fmt.Println(version)
+		fmt.Println(hostVersion)
 		return
 	}
 
@@ -81,7 +81,10 @@ func main() {
 		go func() {
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
-			_ = rpcutil.Healthcheck(ctx, engine, 5*time.Minute, stop)
+			if err := rpcutil.Healthcheck(ctx, engine, 30*time.Second, stop); err != nil {
+				return
+			}
+			<-ctx.Done()
 			close(cancel)
 		}()
 	}
@@ -189,7 +192,7 @@ func (h *host) Handshake(_ context.Context, req *pulumirpc.LanguageHandshakeRequ
 }
 
 func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
-	return &pulumirpc.PluginInfo{Version: version}, nil
+	return &pulumirpc.PluginInfo{Version: hostVersion}, nil
 }
 
 // pluginFile is the pulumi-plugin.json that Pulumi Python SDK packages ship.
@@ -299,11 +302,9 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 		args = append(args, "--root_directory", info.RootDirectory)
 	}
 	if req.GetDryRun() {
-		args = append(args, "--dry_run")
+		args = append(args, "--dry_run", "true")
 	}
-	if req.GetParallel() > 0 {
-		args = append(args, "--parallel", strconv.Itoa(int(req.GetParallel())))
-	}
+	args = append(args, "--parallel", strconv.Itoa(int(req.GetParallel())))
 	if req.GetOrganization() != "" {
 		args = append(args, "--organization", req.GetOrganization())
 	}
@@ -454,7 +455,7 @@ func (h *host) About(_ context.Context, req *pulumirpc.AboutRequest) (*pulumirpc
 		return nil, fmt.Errorf("running %s: %w", py, err)
 	}
 	return &pulumirpc.AboutResponse{Executable: py, Version: strings.TrimSpace(string(out)),
-		Metadata: map[string]string{"host": "govcloud pulumi-language-python " + version}}, nil
+		Metadata: map[string]string{"host": "govcloud pulumi-language-python " + hostVersion}}, nil
 }
 
 func (h *host) GetProgramDependencies(_ context.Context, req *pulumirpc.GetProgramDependenciesRequest) (
