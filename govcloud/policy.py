@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -117,18 +116,19 @@ def parse_events(lines) -> list[dict]:
 
 def run_preview(workdir: Path, stack: str, policy_pack: Path = PACK_DIR, extra: list[str] | None = None,
                 env: dict | None = None, timeout: int = 900, command: str = "preview") -> dict:
-    """`pulumi preview|up --policy-pack` in workdir; returns {"rc", "events", "output"}."""
+    """`pulumi preview|up --policy-pack ... --json` in workdir (engine events streamed as JSON lines);
+    returns {"rc", "events" (policy events, see parse_events), "output"}. `up` keeps its preview, so a
+    mandatory violation stops it before any resource is created."""
     env = dict(env or pulumi_env())
-    with tempfile.TemporaryDirectory(prefix="govcloud-policy-") as tmp:
-        log = Path(tmp) / "events.jsonl"
-        argv = [*pulumi_argv(), command, "--stack", stack, "--non-interactive", "--policy-pack", str(policy_pack),
-                "--event-log", str(log), *(["--yes", "--skip-preview"] if command == "up" else []), *(extra or [])]
-        try:
-            proc = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
-        except FileNotFoundError as exc:
-            raise UserError(f"{argv[0]}: Pulumi CLI not found; run `govcloud setup` first") from exc
-        events = parse_events(log.read_text(encoding="utf-8").splitlines()) if log.exists() else []
-    return {"rc": proc.returncode, "events": events, "output": proc.stdout + proc.stderr}
+    env["PULUMI_ENABLE_STREAMING_JSON_PREVIEW"] = "true"
+    argv = [*pulumi_argv(), command, "--stack", stack, "--non-interactive", "--policy-pack", str(policy_pack),
+            "--json", *(["--yes"] if command == "up" else []), *(extra or [])]
+    try:
+        proc = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise UserError(f"{argv[0]}: Pulumi CLI not found; run `govcloud setup` first") from exc
+    return {"rc": proc.returncode, "events": parse_events(proc.stdout.splitlines()),
+            "output": proc.stdout + proc.stderr}
 
 
 # ---------------------------------------------------------------- report

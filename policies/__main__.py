@@ -38,9 +38,21 @@ FRAMEWORK = PolicyComplianceFramework(name="MLPS 2.0 (等保2.0)", version="GB/T
 _contexts: dict[str, tuple[engine.Context | None, str | None]] = {}
 
 
+def _stack_settings() -> dict:
+    """The stack's own `govcloud:catalogDir` (same setting the infra program reads), when the engine passes
+    stack config to the pack."""
+    try:
+        import pulumi
+
+        value = pulumi.Config("govcloud").get("catalogDir")
+    except Exception:  # noqa: BLE001 - no stack config available
+        return {}
+    return {"catalogDir": value} if value else {}
+
+
 def _context(overrides) -> tuple[engine.Context | None, str | None]:
     """(context, load error) for a policy's config overrides; cached for the life of the pack process."""
-    plain = {k: v for k, v in dict(overrides or {}).items() if k != "enforcementLevel"}
+    plain = {**_stack_settings(), **{k: v for k, v in dict(overrides or {}).items() if k != "enforcementLevel"}}
     key = json.dumps(plain, sort_keys=True, default=str)
     if key not in _contexts:
         try:

@@ -461,7 +461,8 @@ def check_stack(resources: list[Res], ctx: Context, only: str | None = None) -> 
                 g = groups.get(urn)
                 if g is not None:
                     gp = g.props.get("policies")
-                    pols = [x for x in gp if isinstance(x, str)] if isinstance(gp, list) else []
+                    pols = [gp] if isinstance(gp, str) else [x for x in gp if isinstance(x, str)] \
+                        if isinstance(gp, list) else []
             per_tenant[tenant["id"]][role].append(pols)
             first.setdefault((tenant["id"], role), r)
         for tid, roles in per_tenant.items():

@@ -61,7 +61,7 @@ def test_compliant_resources_pass(ctx):
             {"tags": [f"{k}={v}" for k, v in MD.items()]}, "urn:p"),
         Res("openstack:compute/quotaSetV2:QuotaSetV2", "wjw-compute", {"instances": 4, "cores": 8}, "urn:q"),
         Res("openstack:objectstorage/container:Container", "wjw-backup-dr", {"region": "dr"}, "urn:c"),
-        Res("openstack:compute/serverGroup:ServerGroup", "wjw-his", {"policies": ["anti-affinity"]}, "urn:g"),
+        Res("openstack:compute/serverGroup:ServerGroup", "wjw-his", {"policies": "anti-affinity"}, "urn:g"),
         Res("openstack:compute/instance:Instance", "wjw-his-1", server("x").props, "urn:s1",
             {"schedulerHints": ["urn:g"]}),
         Res("openstack:compute/instance:Instance", "wjw-his-2", server("x").props, "urn:s2",
