@@ -132,6 +132,18 @@ def test_adding_a_tenant_creates_only_its_resources(env):
     assert [n.name for n in env["conn"].network.networks(name="ctc-mgmt")] == ["ctc-mgmt"]
 
 
+def test_invalid_catalog_is_refused_before_any_resource(env):
+    bad = env["catalog"] / "ctd.yaml"
+    bad.write_text(tenant_yaml("ctc", 2, 30).replace("id: ctc", "id: ctd"), encoding="utf-8")  # cta's CIDRs
+    try:
+        proc = pulumi_run(env["project"], STACK, "up")
+        assert proc.returncode != 0
+        assert "ctd.yaml:" in proc.stdout + proc.stderr and "overlaps" in proc.stdout + proc.stderr
+        assert not any(p.name == "ctd" for p in env["conn"].identity.projects())
+    finally:
+        bad.unlink()
+
+
 def test_removing_a_tenant_deletes_only_its_resources(env):
     (env["catalog"] / "ctc.yaml").unlink()
     changes = _changes(_preview(env))
