@@ -127,8 +127,25 @@ def run_preview(workdir: Path, stack: str, policy_pack: Path = PACK_DIR, extra: 
         proc = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError as exc:
         raise UserError(f"{argv[0]}: Pulumi CLI not found; run `govcloud setup` first") from exc
-    return {"rc": proc.returncode, "events": parse_events(proc.stdout.splitlines()),
+    lines = proc.stdout.splitlines()
+    return {"rc": proc.returncode, "events": parse_events(lines), "passed": passed_policies(lines),
             "output": proc.stdout + proc.stderr}
+
+
+def passed_policies(lines) -> set[str]:
+    """Policy names the engine reports as passed (policyAnalyze*SummaryEvent), i.e. the pack really ran."""
+    out: set[str] = set()
+    for line in lines:
+        if "SummaryEvent" not in line:
+            continue
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        for key, val in ev.items():
+            if key.startswith("policyAnalyze") and isinstance(val, dict):
+                out.update(val.get("passed") or [])
+    return out
 
 
 # ---------------------------------------------------------------- report

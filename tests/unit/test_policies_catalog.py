@@ -139,3 +139,10 @@ def test_pack_config_passes_schema():
     cfg = copy.deepcopy(engine.default_config())
     assert engine.config_problems(cfg) == []
     assert Path(engine.PACK_DIR / "PulumiPolicy.yaml").exists()
+
+
+def test_example_waivers_file_is_valid():
+    from govcloud import waivers
+
+    loaded = waivers.load(REPO / "waivers.example.yaml")
+    assert loaded and all(w.rule in engine.registry() for w in loaded)
