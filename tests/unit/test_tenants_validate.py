@@ -195,3 +195,10 @@ def test_defaults_and_quota(tmp_path):
     assert ta["quota_multiplier"] == 1.0 and ta["servers"][0]["count"] == 1
     assert ta["zones"][0]["regions"] == ["primary"]
     assert ta["quota"]["instances"] > 0 and "remote" in ta["backup"]["sites"]
+
+
+def test_catalog_reference_in_docs_is_generated_from_schema():
+    from infra import schemadoc
+
+    assert schemadoc.main(["--check"]) == 0, "run `python -m infra.schemadoc --write`"
+    assert "`zones[].cidr`" in schemadoc.render()
