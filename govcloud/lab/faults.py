@@ -47,6 +47,14 @@ def _in_host(rec: dict, *cmd: str, net_only: bool = False, check: bool = True) -
     return r
 
 
+def nsexec(name: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run argv inside host `name` (all its namespaces) without SSH: works while a fault is active."""
+    rec = _rec(name)
+    pid = _leader(rec)
+    return subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", *argv],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def link_cut(name: str) -> None:
     sysutil.sh("ip", "link", "set", core.veth(_rec(name)), "down")
 
@@ -212,5 +220,5 @@ def register(parser: argparse.ArgumentParser) -> None:
             p.set_defaults(func=_handler(fn))
 
 
-__all__ = ["link_cut", "link_restore", "bandwidth", "loss", "clear", "stop", "start", "fill_disk",
+__all__ = ["nsexec", "link_cut", "link_restore", "bandwidth", "loss", "clear", "stop", "start", "fill_disk",
            "free_disk", "kill"]
