@@ -35,15 +35,16 @@ _contexts: dict[str, tuple[engine.Context | None, str | None]] = {}
 
 
 def _stack_settings() -> dict:
-    """The stack's own `govcloud:catalogDir` (same setting the infra program reads), when the engine passes
-    stack config to the pack."""
+    """The stack's own `govcloud:catalogDir` and `govcloud:drRegion` (settings the infra program reads), when
+    the engine passes stack config to the pack."""
     try:
         import pulumi
 
-        value = pulumi.Config("govcloud").get("catalogDir")
+        cfg = pulumi.Config("govcloud")
+        values = {"catalogDir": cfg.get("catalogDir"), "drRegion": cfg.get("drRegion")}
     except Exception:  # noqa: BLE001 - no stack config available
         return {}
-    return {"catalogDir": value} if value else {}
+    return {k: v for k, v in values.items() if v}
 
 
 def _context(overrides) -> tuple[engine.Context | None, str | None]:

@@ -129,7 +129,7 @@ VIOLATIONS = {
     "mlps-quota-ceiling": "wjw-quota-compute",
     "mlps-hardened-image": "wjw-his-2",
     "mlps-key-login": "wjw-web-1",
-    "mlps-no-undeclared-cross-tenant": "rsj-app-ssh-from-wjw",
+    "mlps-no-undeclared-cross-tenant": "rsj-app-https-from-wjwdb",
 }
 
 
@@ -141,7 +141,7 @@ def violating_spec(sfx):
          "args": {"project_id": "ref:wjw-project", "instances": 10, "cores": 999}},
         rule("wjw-app-rdp-any", "wjw-app", 3389, "0.0.0.0/0"),
         rule("wjw-db-ssh-from-app", "wjw-db", 22, "10.17.1.0/24"),
-        rule("rsj-app-ssh-from-wjw", "rsj-app", 443, "10.17.2.0/24"),
+        rule("rsj-app-https-from-wjwdb", "rsj-app", 443, "10.17.2.0/24"),
         server("wjw-his-1", metadata={k: v for k, v in MD.items() if k != "data_location"}),
         server("wjw-his-2", image_name="ubuntu-22.04"),
         server("wjw-web-1", key_pair=None, user_data="#cloud-config\nchpasswd:\n  list: root:Passw0rd\n"),
