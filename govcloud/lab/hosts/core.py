@@ -27,15 +27,17 @@ from govcloud.errors import UserError
 from govcloud.lab.hosts import rootfs, sysutil
 from govcloud.paths import REPO, state_dir, venv_bin
 
-BRIDGE = "gclab0"
-NETWORK = ipaddress.ip_network("10.250.0.0/24")
-GATEWAY = "10.250.0.1"
+# Overridable so a second, isolated instance can run beside the shared lab (tests of the lifecycle).
+BRIDGE = os.environ.get("GOVCLOUD_LAB_BRIDGE", "gclab0")
+NETWORK = ipaddress.ip_network(os.environ.get("GOVCLOUD_LAB_NETWORK", "10.250.0.0/24"))
+GATEWAY = str(NETWORK.network_address + 1)
 DEFAULT_COUNT = 4
 DEFAULT_DISK_MIB = 1024
 SSH_READY_TIMEOUT = 90.0
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 # systemd-nspawn --network-bridge names the machine side of the veth "vb-<machine>"; machines are "gc<vid>"
-VETH_HOST, SUBNET_BRIDGE = "vb-gc", "gcs"
+VETH_HOST = "vb-gc"
+SUBNET_BRIDGE = os.environ.get("GOVCLOUD_LAB_SUBNET_BRIDGE_PREFIX", "gcs")
 # binaries from the toolchain bound read-only into every host (hosts have no internet)
 TOOL_BINARIES = ("restic", "rest-server")
 
@@ -61,7 +63,7 @@ def known_hosts_path() -> Path:
 
 
 def inventory_path() -> Path:
-    return REPO / "inventories" / "lab" / "hosts.yml"
+    return Path(os.environ.get("GOVCLOUD_LAB_INVENTORY", REPO / "inventories" / "lab" / "hosts.yml"))
 
 
 def _log(msg: str) -> None:
@@ -433,7 +435,8 @@ def sweep_orphans(st: dict) -> None:
                 if not sysutil.mounts_under(d):
                     shutil.rmtree(d, ignore_errors=True)
     vids = {str(r["vid"]) for r in st["hosts"].values()}
-    for link in sysutil.links():
+    ours = {BRIDGE, *st.get("bridges", {})}
+    for link, master in sysutil.link_masters().items():
         m = re.fullmatch(f"{VETH_HOST}(\\d+)", link)
-        if m and m.group(1) not in vids:
+        if m and m.group(1) not in vids and master in ours:
             sysutil.delete_link(link)

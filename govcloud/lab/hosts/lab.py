@@ -156,9 +156,17 @@ def down() -> dict:
                 break
             sysutil.kill_all(left, grace=0.5)
         sysutil.umount_all(core.base())
-        for link in sysutil.links():
-            if link == core.BRIDGE or link.startswith((core.VETH_HOST, core.SUBNET_BRIDGE)):
+        # veths vanish with their containers; delete what is left in our bridges, then the bridges
+        ours = {core.BRIDGE, *st.get("bridges", {})}
+        masters = sysutil.link_masters()
+        ours |= {ln for ln in masters if ln.startswith(core.SUBNET_BRIDGE)}
+        for link, master in masters.items():
+            if master in ours and link.startswith(core.VETH_HOST):
                 sysutil.delete_link(link)
+        for rec in st["hosts"].values():
+            sysutil.delete_link(core.veth(rec))
+        for link in ours:
+            sysutil.delete_link(link)
         if not sysutil.mounts_under(core.base()):
             shutil.rmtree(core.nodes_dir(), ignore_errors=True)
         shutil.rmtree(sites.sites_dir(), ignore_errors=True)

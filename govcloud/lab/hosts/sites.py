@@ -25,8 +25,8 @@ from pathlib import Path
 from govcloud.errors import UserError
 from govcloud.lab.hosts import core, sysutil
 
-SAMECITY = {"name": "site-samecity", "address": "10.250.0.2"}
-REMOTE = {"name": "site-remote", "address": "10.250.0.3"}
+SAMECITY = {"name": "site-samecity", "address": str(core.NETWORK.network_address + 2)}
+REMOTE = {"name": "site-remote", "address": str(core.NETWORK.network_address + 3)}
 SITE_DISK_MIB = 2048
 BACKUP_USER = "drbackup"
 BACKUP_HOME = "/srv/backup"

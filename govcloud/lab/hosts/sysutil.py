@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -198,6 +199,19 @@ def links() -> list[str]:
         parts = line.split(":", 2)
         if len(parts) >= 2:
             out.append(parts[1].strip().split("@")[0])
+    return out
+
+
+def link_masters() -> dict[str, str | None]:
+    """link name -> the bridge it is enslaved to (or None)."""
+    r = sh("ip", "-o", "link", "show", check=False)
+    out: dict[str, str | None] = {}
+    for line in r.stdout.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) < 3:
+            continue
+        m = re.search(r" master (\S+)", parts[2])
+        out[parts[1].strip().split("@")[0]] = m.group(1) if m else None
     return out
 
 
