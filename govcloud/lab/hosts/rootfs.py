@@ -82,14 +82,14 @@ def mirror() -> str:
 def _apt_install(*pkgs: str) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", *pkgs]
-    for attempt in range(3):
+    for attempt in range(5):
         r = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if r.returncode == 0:
             return
-        if attempt == 0:
+        if attempt in (0, 2):  # a fresh machine may have no package lists yet
             subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-q"], env=env,
                            capture_output=True)
-        time.sleep(3)
+        time.sleep(5 * (attempt + 1))
     raise UserError(f"apt-get install {' '.join(pkgs)}: failed: {r.stderr.strip()[-400:]}; "
                     "check the Debian mirror in /etc/apt/sources.list*")
 
@@ -126,14 +126,14 @@ def nspawn() -> str:
     shutil.rmtree(dl, ignore_errors=True)
     dl.mkdir(parents=True)
     os.chmod(dl, 0o777)  # apt drops privileges to _apt for downloads
-    for attempt in range(3):
+    for attempt in range(5):
         r = subprocess.run(["apt-get", "download", f"systemd-container={ver}"], cwd=dl,
                            capture_output=True, text=True)
         if r.returncode == 0:
             break
-        if attempt == 0:
-            subprocess.run(["apt-get", "update", "-q"], capture_output=True)
-        time.sleep(3)
+        if attempt in (0, 2):
+            subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-q"], capture_output=True)
+        time.sleep(5 * (attempt + 1))
     else:
         raise UserError(f"apt-get download systemd-container={ver}: {r.stderr.strip()[-300:]}; "
                         "the lab hosts need systemd-nspawn matching the machine's systemd")
@@ -237,8 +237,5 @@ def ensure() -> Path:
                     str(tarball())], check=True)
     (r.parent / ".complete").write_text(key() + "\n")
     _log(f"rootfs extracted in {time.monotonic() - t0:.1f} s")
-    # older image versions are dead weight
-    for old in base().iterdir():
-        if old.is_dir() and old.name != key() and re.fullmatch(r"[0-9a-f]{12}", old.name):
-            shutil.rmtree(old, ignore_errors=True)
+    # Older image versions stay: running hosts may still use one as their overlay's lower layer.
     return r
