@@ -4,6 +4,7 @@ kill."""
 import re
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -34,8 +35,10 @@ def test_link_cut_times_out_and_restore_works(victim):
     faults.link_cut(victim)
     t0 = time.monotonic()
     r = hosts.run(victim, "true", check=False, timeout=30)
-    assert r.returncode == 255 and "timed out" in r.stderr.lower(), r.stderr
-    assert time.monotonic() - t0 >= 4
+    # a cut link: the SYN goes nowhere (timeout), or ARP fails first (no route to host)
+    assert r.returncode == 255, r.stderr
+    assert "timed out" in r.stderr.lower() or "no route to host" in r.stderr.lower(), r.stderr
+    assert time.monotonic() - t0 >= 2
     faults.link_restore(victim)
     assert hosts.run(victim, "hostname", timeout=30).stdout.strip() == victim
 
@@ -53,9 +56,9 @@ def test_bandwidth_limit_is_measurable(victim):
     faults.bandwidth(victim, 1024)  # 128 KiB/s -> ~4 s
     limited = _pull_seconds(victim, size)
     print(f"512 KiB: {base:.2f} s unlimited, {limited:.2f} s at 1024 kbit")
-    assert limited > 2.5 and limited > 3 * base
+    assert limited - base > 2.5  # 512 KiB at 128 KiB/s needs ~4 s more than unlimited
     faults.clear(victim)
-    assert _pull_seconds(victim, size) < limited / 2
+    assert _pull_seconds(victim, size) < limited - 2
 
 
 def test_packet_loss_is_measurable(victim):
@@ -97,7 +100,7 @@ def test_fill_disk_gives_enospc_and_free_recovers(lab_hosts):
 
 
 def test_kill_named_process(victim):
-    hosts.run(victim, "systemd-run --unit lhfault-sleeper --property=Restart=no sleep 600")
+    hosts.run(victim, f"systemd-run --unit lhfault-sleeper-{uuid.uuid4().hex[:6]} sleep 600")
     assert hosts.run(victim, "pgrep -x sleep", check=False).returncode == 0
     assert faults.kill(victim, "sleep") >= 1
     deadline = time.monotonic() + 10
