@@ -179,13 +179,10 @@ def test_drift_is_reported_per_tenant(env):
     assert tenants.drift(STACK, cwd=env["project"], catalog_dir=str(env["catalog"]))[0] == 0
 
 
-def test_drift_exit_2_when_refresh_fails(env, tmp_path):
-    bad = tmp_path / "clouds.yaml"
-    bad.write_text("clouds: {}\n")
-    e = tenants.pulumi_env({"OS_CLIENT_CONFIG_FILE": str(bad)})
-    # an unknown stack cannot be refreshed
-    code, per = tenants.drift("citest-tenants-missing", env=e, cwd=env["project"])
-    assert code == 2 and per["error"]
+def test_drift_exit_2_when_refresh_fails(env):
+    # a stack that does not exist cannot be refreshed
+    code, per = tenants.drift("citest-tenants-missing", cwd=env["project"])
+    assert code == 2 and "citest-tenants-missing" in per["error"]
 
 
 def test_destroy_leaves_the_lab_as_before(env):
