@@ -33,6 +33,10 @@ DS_OVERRIDES: dict[str, str] = {
     "openstack_lb_flavor_v2": "openstack:loadbalancer/getFlavorV2:getFlavorV2",
     "openstack_loadbalancer_flavor_v2": "openstack:loadbalancer/getLbFlavorDeprecated:getLbFlavorDeprecated",
 }
+# Top-level property names the SDK spells differently from the bridge's default rule (TF name -> field -> name).
+FIELD_OVERRIDES: dict[str, dict[str, str]] = {
+    "openstack_orchestration_stack_v1": {"outputs": "StackOutputs"},
+}
 # Terraform module abbreviations -> Pulumi module names.
 MODULE_ALIASES = {"lb": "loadbalancer", "fw": "firewall", "db": "database"}
 # Wheel-side modules/names to ignore: the provider resource itself.
@@ -125,7 +129,7 @@ def main() -> int:
     ds_map, ds_left = match(tf_ds, functions, function=True, overrides=DS_OVERRIDES)
     version = json.loads((wheel / "pulumi-plugin.json").read_text())["version"]
     out = {"sdk": f"pulumi-openstack {version}", "terraform": TF_MODULE,
-           "resources": res_map, "datasources": ds_map}
+           "resources": res_map, "datasources": ds_map, "fields": FIELD_OVERRIDES}
     (HERE / "cmd" / "pulumi-resource-openstack" / "tokens.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(f"resources: {len(res_map)} mapped; data sources: {len(ds_map)} mapped")
     for item in res_left + ds_left:

@@ -29,6 +29,8 @@ var tokensJSON []byte
 type tokenMap struct {
 	Resources   map[string]string `json:"resources"`
 	DataSources map[string]string `json:"datasources"`
+	// Fields: Terraform resource -> Terraform field -> Pulumi name, where the SDK departs from the default rule.
+	Fields map[string]map[string]string `json:"fields"`
 }
 
 func providerInfo() (tfbridge.ProviderInfo, error) {
@@ -56,7 +58,14 @@ func providerInfo() (tfbridge.ProviderInfo, error) {
 			missing = append(missing, name)
 			return true
 		}
-		info.Resources[name] = &tfbridge.ResourceInfo{Tok: tokens.Type(tok)}
+		ri := &tfbridge.ResourceInfo{Tok: tokens.Type(tok)}
+		if fields, ok := tm.Fields[name]; ok {
+			ri.Fields = map[string]*tfbridge.SchemaInfo{}
+			for tf, pulumiName := range fields {
+				ri.Fields[tf] = &tfbridge.SchemaInfo{Name: pulumiName}
+			}
+		}
+		info.Resources[name] = ri
 		return true
 	})
 	p.DataSourcesMap().Range(func(name string, _ shim.Resource) bool {
