@@ -342,6 +342,8 @@ def test_append_only_remote_refuses_removal(world):
 def test_corrupted_pack_fails_check_and_drill_naming_the_site(world):
     from govcloud.lab import hosts
     cfg = make_config(world, "main")
+    bk("run", "-c", cfg, check=0)
+    bk("replicate", "-c", cfg, check=0)
     repo = f"/srv/sftp/main-{world['uid']}"
     # overwrite 64 bytes in the middle of every pack file at the same-city site only
     hosts.run(SITE_HOST, f"for f in $(find {repo}/data -type f); do s=$(stat -c %s $f); "
