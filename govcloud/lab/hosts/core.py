@@ -367,7 +367,8 @@ def wait_ssh(names: list[str], timeout: float = SSH_READY_TIMEOUT, check=None) -
     `check` is an optional shell command that must also succeed (e.g. a service being active)."""
     st = load()
     t0 = time.monotonic()
-    pending = {n: None for n in names}
+    pending: dict[str, subprocess.Popen | None] = {n: None for n in names}
+    started: dict[str, float] = {}
     ready: dict[str, float] = {}
     cmd = "test ! -e /run/nologin || rm -f /run/nologin; systemctl is-active --quiet ssh.service"
     if check:
@@ -382,6 +383,11 @@ def wait_ssh(names: list[str], timeout: float = SSH_READY_TIMEOUT, check=None) -
                 argv = ["ssh", *ssh_options(), "-o", "ConnectTimeout=2", f"root@{rec['address']}", cmd]
                 pending[n] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                               stderr=subprocess.DEVNULL)
+                started[n] = time.monotonic()
+            elif p.poll() is None and time.monotonic() - started[n] > 10:
+                p.kill()  # a login stuck half-way (host still booting): try again
+                p.wait()
+                pending[n] = None
             elif p.poll() is not None:
                 if p.returncode == 0:
                     ready[n] = round(time.monotonic() - t0, 2)

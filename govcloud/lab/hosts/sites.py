@@ -272,6 +272,19 @@ def sites() -> dict:
     return out
 
 
+def _user_accepted(rec: dict, user: str, password: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if _https_status(rec["address"], f"/{user}/config", auth=(user, password)) in (200, 404):
+                return True
+        except (OSError, ssl.SSLError, http.client.HTTPException):
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)
+
+
 def site_user(tenant: str) -> dict:
     """A rest-server user named after the tenant (private repos: it may only use /<tenant>/...), with its
     password in a 0600 file. Idempotent: an existing user keeps its password."""
@@ -303,17 +316,13 @@ def site_user(tenant: str) -> dict:
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(password + "\n")
-        # rest-server re-reads htpasswd on SIGHUP (and by itself only every 30 s)
-        core.run(rec["name"], "systemctl kill -s HUP rest-server.service", timeout=30)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                code = _https_status(rec["address"], f"/{tenant}/config", auth=(tenant, password))
-            except (OSError, ssl.SSLError, http.client.HTTPException):
-                code = None
-            if code in (200, 404):
-                break
-            if time.monotonic() > deadline:
-                raise UserError(f"DR site remote: new user {tenant} not accepted by rest-server (HTTP {code})")
-            time.sleep(0.3)
+        # rest-server re-reads htpasswd on SIGHUP (by itself only every 30 s). In a container systemd
+        # signals the main process but may report an error for the (absent) others: verify instead.
+        core.run(rec["name"], "systemctl kill --kill-whom=main -s HUP rest-server.service", timeout=30,
+                 check=False)
+        if not _user_accepted(rec, tenant, password, 10):
+            core.run(rec["name"], "systemctl restart rest-server.service", timeout=60)
+            if not _user_accepted(rec, tenant, password, 30):
+                raise UserError(f"DR site remote: new user {tenant} not accepted by rest-server; see "
+                                f"`journalctl -u rest-server` in {rec['name']}")
     return {"user": tenant, "password_file": str(pwfile)}

@@ -1,6 +1,7 @@
 """restic from a lab host to both DR sites: SFTP (samecity) and rest-server over TLS (remote, append-only)."""
 
 import shlex
+import uuid
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_restic_backup_to_samecity_sftp(client):
         f"Host {s['address']}\n  User {s['user']}\n  IdentityFile /root/.ssh/samecity\n"
         "  UserKnownHostsFile /root/.ssh/samecity_known_hosts\n  StrictHostKeyChecking yes\n"
         "  ServerAliveInterval 5\n  ServerAliveCountMax 2\n")
-    repo = s["repository_prefix"] + "lhtest"
+    repo = s["repository_prefix"] + "lhtest-" + uuid.uuid4().hex[:6]
     env = f"RESTIC_PASSWORD={SECRET} RESTIC_REPOSITORY={shlex.quote(repo)}"
     hosts.run(client, f"{env} restic init", timeout=60)
     r = hosts.run(client, f"{env} restic backup --json -q /etc /usr/share/doc/openssh-server", timeout=120)
@@ -38,7 +39,7 @@ def test_restic_backup_to_samecity_sftp(client):
     snaps = hosts.run(client, f"{env} restic snapshots --json", timeout=60).stdout
     assert '"paths":["/etc"' in snaps.replace(" ", "")
     # the repository really lives on the site, owned by the backup user
-    out = hosts.run(s["host"], f"stat -c %U {s['base_path']}/lhtest/config").stdout.strip()
+    out = hosts.run(s["host"], f"stat -c %U {s['base_path']}/{repo.rsplit('/', 1)[1]}/config").stdout.strip()
     assert out == s["user"]
 
 
@@ -49,7 +50,7 @@ def test_restic_backup_to_remote_rest_server_append_only(client):
     assert u["user"] == "lhtest"
     password = open(u["password_file"]).read().strip()
     put(client, "/root/lab-ca.crt", open(r["ca_cert"]).read(), "644")
-    repo = f"{r['repository_prefix']}lhtest/repo1"
+    repo = f"{r['repository_prefix']}lhtest/repo-{uuid.uuid4().hex[:6]}"
     env = (f"RESTIC_PASSWORD={SECRET} RESTIC_REPOSITORY={shlex.quote(repo)} RESTIC_REST_USERNAME=lhtest "
            f"RESTIC_REST_PASSWORD={shlex.quote(password)} RESTIC_CACERT=/root/lab-ca.crt")
     hosts.run(client, f"{env} restic init", timeout=60)
@@ -61,7 +62,7 @@ def test_restic_backup_to_remote_rest_server_append_only(client):
     assert f.returncode != 0, f.stdout + f.stderr
     assert sid in hosts.run(client, f"{env} restic snapshots --json", timeout=60).stdout
     # no unauthenticated access, and private repos: another user cannot read lhtest's repository
-    base = f"https://{r['address']}:{r['port']}/lhtest/repo1/config"
+    base = f"https://{r['address']}:{r['port']}/{repo.split('/', 3)[3]}/config"
     code = hosts.run(client, f"curl -s -o /dev/null -w '%{{http_code}}' --cacert /root/lab-ca.crt {base}",
                      check=False).stdout
     assert code == "401"
