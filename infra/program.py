@@ -116,18 +116,19 @@ def run() -> dict:
     scope = openstack.identity.get_auth_scope(name="govcloud", opts=inv)
     domain = openstack.identity.get_project(name=cloud["domain"], is_domain=True, opts=inv)
     security_role = cfg.get("securityRole") or "security_admin"
-    role_ids = {}
-    for role in {"admin", "member", *cloud["duty_roles"].values()}:
-        if role == security_role and cfg.get_bool("createSecurityRole") is not False:
-            continue
-        role_ids[role] = openstack.identity.get_role(name=role, opts=inv).id
-    if security_role not in role_ids:
-        role_ids[security_role] = openstack.identity.Role(
-            "govcloud-security-role", name=security_role,
-            opts=pulumi.ResourceOptions(provider=admin[PRIMARY])).id
     duty_roles = dict(cloud["duty_roles"])
     duty_roles["security_admin"] = security_role
     cloud = {**cloud, "duty_roles": duty_roles}
+    create_role = cfg.get_bool("createSecurityRole") is not False
+    role_ids = {}
+    for role in sorted({"admin", "member", *duty_roles.values()}):
+        if role == security_role and create_role:
+            continue
+        role_ids[role] = openstack.identity.get_role(name=role, opts=inv).id
+    if create_role:
+        role_ids[security_role] = openstack.identity.Role(
+            "govcloud-security-role", name=security_role,
+            opts=pulumi.ResourceOptions(provider=admin[PRIMARY])).id
     external = {r: openstack.networking.get_network(
         name=cloud["external_network"], external=True, region=regions[r],
         opts=pulumi.InvokeOptions(provider=admin[r])).id for r in (PRIMARY, DR)}
