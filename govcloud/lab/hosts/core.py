@@ -260,6 +260,39 @@ def mount_node(rec: dict) -> Path:
     return merged
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_base() -> str:
+    """This lab instance's cgroup directory name (the same in every hierarchy it uses)."""
+    import hashlib
+
+    return "gclab-" + hashlib.sha1(str(base()).encode()).hexdigest()[:8]
+
+
+def _cgroup_hierarchies() -> list[Path]:
+    """The hierarchies systemd-nspawn places a container in: the unified one (cgroup v2 or the hybrid
+    `unified` mount) and systemd's named v1 hierarchy."""
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return [CGROUP_ROOT]
+    return [h for h in (CGROUP_ROOT / "unified", CGROUP_ROOT / "systemd") if (h / "cgroup.procs").exists()]
+
+
+def cgroup_dirs(rec: dict) -> list[Path]:
+    return [h / cgroup_base() / rec["name"] for h in _cgroup_hierarchies()]
+
+
+def remove_cgroups(top: list[Path]) -> None:
+    """rmdir cgroup trees bottom-up (only empty cgroups can go; errors are ignored)."""
+    for t in top:
+        if not t.is_dir():
+            continue
+        dirs = sorted((p for p in t.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+        for d in [*dirs, t]:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
 def start_container(rec: dict) -> None:
     """systemd-nspawn booting systemd, its veth in the host's bridge (returns at once).
     (--network-interface= with our own veth would need udev on the machine: nspawn refuses
@@ -271,8 +304,16 @@ def start_container(rec: dict) -> None:
            "--timezone=off", "--link-journal=no", "--console=passive", "-b"]
     for b, src in rec.get("binaries", {}).items():
         cmd.append(f"--bind-ro={src}:/usr/local/bin/{b}")
+    # Each host in a cgroup of its own: otherwise every container's systemd shares the same payload
+    # cgroups (nspawn without systemd on the machine uses the caller's cgroup).
+    cgroups = cgroup_dirs(rec)
+    for d in cgroups:
+        d.mkdir(parents=True, exist_ok=True)
+    wrapper = ['/bin/sh', '-c', 'for d in "$@"; do case "$d" in --) break;; esac; '
+               'echo $$ > "$d/cgroup.procs" || exit 97; done; while [ "$1" != -- ]; do shift; done; shift; '
+               'exec "$@"', "gclab-start", *map(str, cgroups), "--", *cmd]
     log = open(node_dir(rec["name"]) / "console.log", "ab")  # noqa: SIM115
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    p = subprocess.Popen(wrapper, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          start_new_session=True, close_fds=True)
     log.close()
     rec["pid"] = p.pid
@@ -305,6 +346,7 @@ def stop_container(rec: dict, grace: float = 5.0) -> None:
         pids.append(rec["pid"])
         pids += sysutil.descendants(rec["pid"])
     pids += [p for p in sysutil.pids_under(node_dir(rec["name"])) if p not in pids]
+    pids += [p for p in sysutil.cgroup_pids(cgroup_dirs(rec)) if p not in pids]
     if pids:
         # SIGTERM only to nspawn (it turns it into a container poweroff), the rest are killed after grace
         import signal
@@ -324,6 +366,7 @@ def stop_container(rec: dict, grace: float = 5.0) -> None:
 
 def destroy(rec: dict) -> None:
     stop_container(rec, grace=0.5)
+    remove_cgroups(cgroup_dirs(rec))
     d = node_dir(rec["name"])
     sysutil.umount_all(d)
     if not sysutil.mounts_under(d):
@@ -434,10 +477,11 @@ def sweep_orphans(st: dict) -> None:
     if nodes_dir().exists():
         for d in nodes_dir().iterdir():
             if d.name not in known:
-                pids = sysutil.pids_under(d)
+                pids = sorted(set(sysutil.pids_under(d)) | set(sysutil.cgroup_pids(cgroup_dirs({"name": d.name}))))
                 if pids:
                     sysutil.kill_all(pids, grace=0.5)
                 sysutil.umount_all(d)
+                remove_cgroups(cgroup_dirs({"name": d.name}))
                 if not sysutil.mounts_under(d):
                     shutil.rmtree(d, ignore_errors=True)
     vids = {str(r["vid"]) for r in st["hosts"].values()}

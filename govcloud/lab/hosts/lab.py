@@ -150,8 +150,9 @@ def down() -> dict:
                 pids.append(rec["pid"])
         # nspawn turns SIGTERM into a poweroff; give it a moment, then kill whatever is left
         sysutil.kill_all(pids, grace=3.0)
-        for _ in range(3):
-            left = sysutil.pids_under(core.base())
+        cgroups = [h / core.cgroup_base() for h in core._cgroup_hierarchies()]
+        for _ in range(5):
+            left = sorted(set(sysutil.pids_under(core.base())) | set(sysutil.cgroup_pids(cgroups)))
             if not left:
                 break
             sysutil.kill_all(left, grace=0.5)
@@ -167,6 +168,12 @@ def down() -> dict:
             sysutil.delete_link(core.veth(rec))
         for link in ours:
             sysutil.delete_link(link)
+        deadline = time.monotonic() + 5
+        while True:
+            core.remove_cgroups(cgroups)
+            if not any(c.exists() for c in cgroups) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         if not sysutil.mounts_under(core.base()):
             shutil.rmtree(core.nodes_dir(), ignore_errors=True)
         shutil.rmtree(sites.sites_dir(), ignore_errors=True)

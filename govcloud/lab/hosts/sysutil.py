@@ -121,9 +121,42 @@ def pids_under(path: Path) -> list[int]:
             except OSError:
                 continue
             hit = "systemd-nspawn" in cmd and prefix in cmd
+        if not hit:
+            hit = _container_root_under(d, prefix)
         if hit:
             out.append(int(d))
     return out
+
+
+def _container_root_under(pid: str, prefix: str) -> bool:
+    """A process in a container whose systemd-nspawn is gone: seen from here its root is "/" (the
+    container's mount namespace pivoted into the overlay), but its root mount names our overlay dirs."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        if not any(ln.startswith("NSpid:") and len(ln.split()) > 2 for ln in status.splitlines()):
+            return False
+        for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+            f = line.split()
+            if len(f) > 4 and f[4] == "/":
+                return prefix in line
+    except OSError:
+        return False
+    return False
+
+
+def cgroup_pids(tops: list[Path]) -> list[int]:
+    """Every process in the cgroup trees `tops` (a lab instance's cgroups)."""
+    out: set[int] = set()
+    for t in tops:
+        if not t.is_dir():
+            continue
+        for procs in t.rglob("cgroup.procs"):
+            try:
+                out.update(int(x) for x in procs.read_text().split())
+            except (OSError, ValueError):
+                continue
+    out.discard(os.getpid())
+    return sorted(out)
 
 
 def kill_all(pids: list[int], grace: float = 3.0) -> None:
