@@ -147,7 +147,8 @@ def check_lab() -> Check:
     services = status.get("services") or {}
     down = sorted(k for k, v in services.items() if v != "up")
     ok = state in ("up", "running", "ready") and not down
-    detail = f"state {state}" + (f"; services down: {', '.join(down)}" if down else "")
+    shown = ", ".join(down[:5]) + (f" and {len(down) - 5} more" if len(down) > 5 else "")
+    detail = f"state {state}" + (f"; services down: {shown}" if down else "")
     return Check("lab", ok, detail, "" if ok else "govcloud lab up", required=False)
 
 
