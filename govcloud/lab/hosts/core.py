@@ -423,11 +423,11 @@ def wait_ssh(names: list[str], timeout: float = SSH_READY_TIMEOUT, check=None) -
                 rec = st["hosts"].get(n)
                 if rec is None:
                     raise UserError(f"lab host {n}: vanished while starting")
-                argv = ["ssh", *ssh_options(), "-o", "ConnectTimeout=2", f"root@{rec['address']}", cmd]
+                argv = ["ssh", "-o", "ConnectTimeout=3", *ssh_options(), f"root@{rec['address']}", cmd]
                 pending[n] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                               stderr=subprocess.DEVNULL)
                 started[n] = time.monotonic()
-            elif p.poll() is None and time.monotonic() - started[n] > 10:
+            elif p.poll() is None and time.monotonic() - started[n] > 25:
                 p.kill()  # a login stuck half-way (host still booting): try again
                 p.wait()
                 pending[n] = None
