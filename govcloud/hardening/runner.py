@@ -183,7 +183,7 @@ class Progress:
 
 def run_playbook(playbook: str, inventory: str | Path, *, limit: str | None = None, extravars: dict | None = None,
                  tags: list[str] | None = None, check: bool = False, live: bool | None = None,
-                 stream=None, force_handlers: bool = True) -> RunResult:
+                 stream=None, force_handlers: bool = True, env: dict | None = None) -> RunResult:
     import ansible_runner
 
     progress = Progress(stream=stream, live=live)
@@ -194,7 +194,7 @@ def run_playbook(playbook: str, inventory: str | Path, *, limit: str | None = No
     with tempfile.TemporaryDirectory(prefix="govcloud-runner-") as pdd:
         kwargs = dict(private_data_dir=pdd, playbook=str(PLAYBOOKS / playbook), inventory=str(Path(inventory).resolve()),
                       extravars=extravars or {}, quiet=True, event_handler=progress,
-                      envvars=_env(), cmdline=" ".join(cmdline) or None, suppress_env_files=True)
+                      envvars={**_env(), **(env or {})}, cmdline=" ".join(cmdline) or None, suppress_env_files=True)
         if limit:
             kwargs["limit"] = limit
         if tags:
