@@ -464,7 +464,8 @@ def check_stack(resources: list[Res], ctx: Context, only: str | None = None) -> 
                     pols = [gp] if isinstance(gp, str) else [x for x in gp if isinstance(x, str)] \
                         if isinstance(gp, list) else []
             per_tenant[tenant["id"]][role].append(pols)
-            first.setdefault((tenant["id"], role), r)
+            if (tenant["id"], role) not in first or r.name < first[(tenant["id"], role)].name:
+                first[(tenant["id"], role)] = r
         for tid, roles in per_tenant.items():
             tenant = ctx.tenants[tid]
             for role, members in roles.items():

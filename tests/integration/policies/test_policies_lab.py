@@ -117,6 +117,15 @@ def bad_stack(openstack_lab, lab_env, bad_catalog, tmp_path_factory):
     stack.remove()
 
 
+@pytest.fixture(scope="module")
+def pack_config(bad_catalog):
+    """The pack also reads govcloud:catalogDir from the stack; the explicit pack config makes it independent
+    of whether the engine passes stack config to analyzers."""
+    f = bad_catalog.parent / "pack-config.yaml"
+    f.write_text(yaml.safe_dump({"catalogDir": str(bad_catalog)}), encoding="utf-8")
+    return {"GOVCLOUD_POLICY_CONFIG": str(f)}
+
+
 def _waivers(tmp_path: Path, expires: dt.date) -> dict:
     f = tmp_path / "waivers.yaml"
     f.write_text(yaml.safe_dump({"waivers": [{
@@ -126,8 +135,8 @@ def _waivers(tmp_path: Path, expires: dt.date) -> dict:
     return {"GOVCLOUD_WAIVERS": str(f)}
 
 
-def test_violation_blocks_before_anything_is_created(openstack_lab, bad_stack):
-    res = bad_stack.run("up")
+def test_violation_blocks_before_anything_is_created(openstack_lab, bad_stack, pack_config):
+    res = bad_stack.run("up", env=pack_config)
     assert res["rc"] != 0, res["output"][-3000:]
     hits = [e for e in res["events"] if e["policy"] == "mlps-sg-no-open-admin-ports" and e["enforcement"] == "mandatory"]
     assert hits, res["output"][-4000:]
@@ -143,8 +152,8 @@ def test_violation_blocks_before_anything_is_created(openstack_lab, bad_stack):
     assert [g.name for g in conn.network.security_groups() if g.name.startswith("cipol-")] == []
 
 
-def test_active_waiver_passes_marked_waived(bad_stack, tmp_path):
-    res = bad_stack.run("preview", env=_waivers(tmp_path, dt.date.today() + dt.timedelta(days=30)))
+def test_active_waiver_passes_marked_waived(bad_stack, tmp_path, pack_config):
+    res = bad_stack.run("preview", env={**pack_config, **_waivers(tmp_path, dt.date.today() + dt.timedelta(days=30))})
     assert [e for e in res["events"] if e["enforcement"] == "mandatory"] == [], res["output"][-3000:]
     assert res["rc"] == 0, res["output"][-3000:]
     waived = [e for e in res["events"] if e["status"] == "waived"]
@@ -152,8 +161,8 @@ def test_active_waiver_passes_marked_waived(bad_stack, tmp_path):
     assert waived[0]["enforcement"] == "advisory" and waived[0]["resource"] == f"cipol{BAD_RULE}"
 
 
-def test_expired_waiver_still_blocks(bad_stack, tmp_path):
-    res = bad_stack.run("preview", env=_waivers(tmp_path, dt.date.today() - dt.timedelta(days=1)))
+def test_expired_waiver_still_blocks(bad_stack, tmp_path, pack_config):
+    res = bad_stack.run("preview", env={**pack_config, **_waivers(tmp_path, dt.date.today() - dt.timedelta(days=1))})
     assert res["rc"] != 0
     hits = [e for e in res["events"] if e["policy"] == "mlps-sg-no-open-admin-ports" and e["enforcement"] == "mandatory"]
     assert hits and "EXPIRED" in hits[0]["message"], res["output"][-3000:]

@@ -3,7 +3,7 @@
 A throwaway Pulumi project in a temp dir declares OpenStack resources from a JSON spec (stacks
 `citest-policy-*`). One compliant stack must produce no mandatory policy event; one violating stack
 carries one violation per policy and every policy id must show up as mandatory. Tenants and zones come
-from the repo's example catalog (wjw: level 3, rsj: level 2, link wjw:app -> rsj:app tcp/443).
+from the repo's example catalog (wjw and rsj, both level 3; link wjw:app -> rsj:app tcp/443).
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def compliant_spec(sfx):
         {"kind": "fipassoc", "name": "wjw-app-web-fip", "args": {"floating_ip": "172.24.4.10",
                                                                    "port_id": "ref:wjw-app-web"}},
         {"kind": "container", "name": "wjw-backup", "args": {"name": f"wjw-backup-{sfx}", "region": "dr"}},
+        {"kind": "container", "name": "rsj-backup", "args": {"name": f"rsj-backup-{sfx}", "region": "dr"}},
         {"kind": "rbac", "name": "rsj-app-share", "args": {"action": "access_as_shared", "object_type": "network",
                                                            "object_id": "ref:rsj-app",
                                                            "target_tenant": "ref:wjw-project"}},
