@@ -13,6 +13,7 @@ import string
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,6 +79,11 @@ def rabbit_definitions(sec: dict) -> dict:
     }
 
 
+def node_uuid(nodename: str) -> str:
+    """The stable node UUID of a fake hypervisor (same rule as drivers/nova_fake.py)."""
+    return str(uuid.uuid5(uuid.UUID("6f1c3a52-93a4-4c55-9b0e-5a8d2f0c7e11"), nodename))
+
+
 def render_all(d: Dirs, venv: Path, sec: dict) -> None:
     """Write every config file of the lab (unchanged files are left alone)."""
     g = layout.variables(d, sec)
@@ -99,6 +105,9 @@ def render_all(d: Dirs, venv: Path, sec: dict) -> None:
             _write(c / "nova" / name, render(name, v))
         for h in layout.compute_hosts(r):
             _write(c / "nova" / f"{h}.conf", render("nova-compute.conf", {**v, "host": h}))
+            # nova-compute refuses to restart without its node identity file; the fake driver never writes
+            # one. Same UUID as govcloud_lab_drivers.nova_fake derives from the node name.
+            _write(d.rstate(r) / "nova" / h / "compute_id", node_uuid(h) + "\n", 0o644)
         _write(c / "nova" / "api-paste.ini", (etc / "nova" / "api-paste.ini").read_text())
         _write(c / "neutron" / "neutron.conf", render("neutron.conf", v))
         _write(c / "neutron" / "ml2_conf.ini", render("ml2_conf.ini", v))
@@ -110,11 +119,19 @@ def render_all(d: Dirs, venv: Path, sec: dict) -> None:
         for name in ("swift.conf", "proxy-server.conf", "account-server.conf", "container-server.conf",
                      "object-server.conf"):
             _write(c / "swift" / name, render(name, v))
-    install_drivers(d)
+    install_drivers(d, venv)
 
 
-def install_drivers(d: Dirs) -> None:
-    """Copy our drivers onto the services' PYTHONPATH, with the ML2 entry point stevedore looks for."""
+def install_drivers(d: Dirs, venv: Path | None = None) -> None:
+    """Copy our drivers onto the services' PYTHONPATH, with the ML2 entry point stevedore looks for.
+
+    Nova loads compute drivers only from its own nova.virt package: the fake hypervisor driver goes
+    there, into our own services' venv.
+    """
+    if venv is not None:
+        virt = next(iter((venv / "lib").glob("python3*/site-packages/nova/virt")), None)
+        if virt is not None:
+            _write(virt / "govcloud_lab_fake.py", (layout.HERE / "drivers" / "nova_fake.py").read_text(), 0o644)
     pkg = d.pylib / "govcloud_lab_drivers"
     src = layout.HERE / "drivers"
     for f in src.glob("*.py"):
@@ -507,18 +524,29 @@ def _write_marker(d: Dirs) -> None:
                                                                                    time.gmtime())}))
 
 
+INFRA = ("mariadb", "memcached", "dr-memcached", "epmd", "rabbitmq")
+
+
+def _stop_many(d: Dirs, names: list[str], timeout: float) -> None:
+    """Stop several recorded services at once: one SIGTERM round, one shared deadline, then SIGKILL."""
+    pids: set[int] = set()
+    for n in names:
+        rec = procs.read(d.run, n)
+        if rec:
+            pids |= set(procs.session_members({rec["pid"]}))
+            if procs.alive(rec["pid"], rec.get("started")):
+                pids.add(rec["pid"])
+    procs.stop_pids(pids, timeout)
+    for n in names:
+        procs.pidfile(d.run, n).unlink(missing_ok=True)
+
+
 def _down(d: Dirs) -> None:
-    svcs = {s.name for s in _all_services(d)}
     rec = procs.recorded(d.run)
-    # region services first, then keystone, then infrastructure (reverse start order)
-    order = [s.name for s in reversed(_all_services(d))] + sorted(set(rec) - svcs)
-    region_names = [n for n in order if n in rec and n not in ("keystone", "rabbitmq", "epmd", "mariadb",
-                                                               "memcached", "dr-memcached")]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda n: procs.stop(d.run, n, timeout=15), region_names))
-    for n in ("keystone", "rabbitmq", "mariadb", "memcached", "dr-memcached", "epmd"):
-        if n in rec:
-            procs.stop(d.run, n, timeout=30)
+    # OpenStack services first (they hold connections to the infrastructure), then the infrastructure
+    _stop_many(d, [n for n in rec if n not in INFRA], timeout=20)
+    _stop_many(d, [n for n in rec if n in INFRA and n != "epmd"], timeout=30)
+    _stop_many(d, [n for n in rec if n == "epmd"], timeout=10)
     # anything else that still carries the lab's marker (e.g. an epmd started by Erlang itself)
     leftovers = procs.marked(str(d.root))
     if leftovers:
