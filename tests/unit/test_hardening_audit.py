@@ -160,3 +160,16 @@ def test_quiet_progress_prints_only_failures():
     p = runner.Progress(stream=out, live=False)
     p({"event": "runner_on_ok", "event_data": {"host": "h", "task": "T1", "res": {}}})
     assert out.getvalue() == ""
+
+
+def test_production_example_inventory_plans_cleanly():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    p = service.plan(repo / "inventories/examples/production.yml",
+                     waivers_file=repo / "inventories/examples/waivers.example.yaml", today=dt.date(2027, 1, 1))
+    assert set(p.hosts) == {"wjw-his-1", "wjw-his-2", "wjw-db-1", "rsj-app-1"}
+    assert p.hosts["rsj-app-1"]["vars"]["mlps_level"] == 2 and p.hosts["wjw-db-1"]["vars"]["mlps_level"] == 3
+    assert p.hosts["wjw-db-1"]["vars"]["mlps_mgmt_cidrs"] == ["10.31.0.0/24", "10.32.0.0/24"]
+    assert p.extravars["mlps_waivers"]["wjw-his-1"] == ["L3-CES1-16"]
+    assert "rsj-app-1" not in p.extravars["mlps_waivers"]
