@@ -12,7 +12,7 @@ project = os_.identity.Project(f"{prefix}-project", name=f"{prefix}-project", do
 group = os_.identity.GroupV3(f"{prefix}-group", name=f"{prefix}-admins", domain_id=cfg.get("domain_id"))
 role = os_.identity.get_role(name="member")
 os_.identity.RoleAssignment(f"{prefix}-ra", project_id=project.id, group_id=group.id, role_id=role.id)
-os_.identity.ApplicationCredential(f"{prefix}-appcred", name=f"{prefix}-appcred")
+os_.identity.ApplicationCredential(f"{prefix}-appcred", name=f"{prefix}-appcred", roles=["admin"])
 
 net = os_.networking.Network(f"{prefix}-net", name=f"{prefix}-net", tenant_id=project.id)
 subnet = os_.networking.Subnet(f"{prefix}-subnet", name=f"{prefix}-subnet", network_id=net.id,
@@ -21,11 +21,11 @@ public = os_.networking.get_network(name="public")
 router = os_.networking.Router(f"{prefix}-router", name=f"{prefix}-router", external_network_id=public.id,
                                tenant_id=project.id)
 os_.networking.RouterInterface(f"{prefix}-ri", router_id=router.id, subnet_id=subnet.id)
-sg = os_.networking.SecGroup(f"{prefix}-sg", name=f"{prefix}-sg", tenant_id=project.id,
-                             delete_default_rules=True)
+# In the stack's (admin) project, so the test instance below can use it by name.
+sg = os_.networking.SecGroup(f"{prefix}-sg", name=f"{prefix}-sg", delete_default_rules=True)
 os_.networking.SecGroupRule(f"{prefix}-sgr", security_group_id=sg.id, direction="ingress", ethertype="IPv4",
                             protocol="tcp", port_range_min=443, port_range_max=443,
-                            remote_ip_prefix="10.31.250.0/24", tenant_id=project.id)
+                            remote_ip_prefix="10.31.250.0/24")
 os_.networking.RbacPolicyV2(f"{prefix}-rbac", action="access_as_shared", object_id=net.id,
                             object_type="network", target_tenant=project.id)
 os_.networking.QuotaV2(f"{prefix}-netquota", project_id=project.id, network=5, subnet=5, router=2,
