@@ -32,6 +32,10 @@ FRAMEWORK = PolicyComplianceFramework(name="MLPS 2.0 (等保2.0)", version="GB/T
                                       reference="GB/T 28448-2019")
 
 _contexts: dict[str, tuple[engine.Context | None, str | None]] = {}
+# Inputs of every resource the engine analysed in this run (urn -> plain props). During preview the stack
+# analysis only sees a resource's planned outputs, which are empty while its provider is unknown (tenant
+# providers depend on the project id); the same analyzer process saw the inputs first, per resource.
+_inputs: dict[str, dict] = {}
 
 
 def _stack_settings() -> dict:
@@ -86,6 +90,13 @@ def _plain(value):
     return value
 
 
+def _merged_props(urn: str, outputs: dict) -> dict:
+    """The resource's inputs seen earlier in this run, overlaid with whatever outputs are known."""
+    merged = dict(_inputs.get(urn) or {})
+    merged.update({k: v for k, v in (outputs or {}).items() if not isinstance(v, engine.Unknown)})
+    return merged
+
+
 def _report(findings, report, waived: bool) -> None:
     for f in findings:
         if (f.status == "waived") == waived:
@@ -98,6 +109,8 @@ def _resource_validate(pid: str, waived: bool):
         if ctx is None:
             return
         res = engine.Res(args.resource_type, args.name, _plain(args.props), args.urn)
+        if args.urn:
+            _inputs[args.urn] = res.props
         found = engine.apply_waivers(engine.check_resource(res, ctx, only=pid), ctx.waivers, ctx.today)
         _report(found, report_violation, waived)
     return validate
@@ -111,8 +124,8 @@ def _stack_validate(pid: str, waived: bool):
         resources = []
         for r in args.resources:
             deps = {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()}
-            resources.append(engine.Res(r.resource_type, r.name, _plain(r.props), r.urn, deps,
-                                        [d.urn for d in r.dependencies or []]))
+            resources.append(engine.Res(r.resource_type, r.name, _merged_props(r.urn, _plain(r.props)), r.urn,
+                                        deps, [d.urn for d in r.dependencies or []]))
         found = engine.apply_waivers(engine.check_stack(resources, ctx, only=pid), ctx.waivers, ctx.today)
         _report(found, report_violation, waived)
     return validate

@@ -83,3 +83,20 @@ def test_bad_waivers_block_through_pack_config(monkeypatch, tmp_path):
     policies()["mlps-pack-config"].validate(SimpleNamespace(resources=[], get_config=lambda: {}),
                                             lambda m, u=None: seen.append(m))
     assert len(seen) == 1 and "justification" in seen[0]
+
+
+def test_stack_policy_falls_back_to_inputs_seen_per_resource():
+    """In preview, resources under a not-yet-known provider reach the stack analysis with empty props."""
+    ps = policies()
+    inputs = {"name": "wjw-backup", "region": "dr"}
+    ps["mlps-hardened-image"].validate(_resource_args(engine.T_CONTAINER, "wjw-backup", inputs), lambda m, u=None: None)
+    container = SimpleNamespace(resource_type=engine.T_CONTAINER, name="wjw-backup", urn="urn:wjw-backup",
+                                props=unknown_checking_proxy({}), property_dependencies={}, dependencies=[])
+    seen = []
+    ps["mlps-l3-dr-backup"].validate(SimpleNamespace(resources=[container], get_config=lambda: {}),
+                                     lambda m, u=None: seen.append(m))
+    assert seen == []
+    pack._inputs.clear()
+    ps["mlps-l3-dr-backup"].validate(SimpleNamespace(resources=[container], get_config=lambda: {}),
+                                     lambda m, u=None: seen.append(m))
+    assert len(seen) == 1 and "tenant wjw" in seen[0]
