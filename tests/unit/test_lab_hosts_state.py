@@ -95,3 +95,20 @@ def test_fault_and_hosts_cli_parse():
     cli.register(p)
     a = p.parse_args(["add", "hard-1", "--disk-mib", "256"])
     assert a.disk_mib == 256 and a.func is cli.cmd_add
+
+
+def test_inotify_room_check_refuses_a_host_that_would_not_boot(monkeypatch):
+    import pytest
+
+    from govcloud.errors import UserError
+    from govcloud.lab.hosts import core
+
+    monkeypatch.setattr(core, "inotify_in_use", lambda: 0)
+    st = {"hosts": {f"h{i}": {} for i in range(17)}}
+    real_read = core.Path.read_text
+    monkeypatch.setattr(core.Path, "read_text",
+                        lambda self, *a, **k: "128\n" if "max_user_instances" in str(self) else real_read(self, *a, **k))
+    core.check_inotify_room(st, "ok-host")  # 17 * 7 + 7 = 126 <= 128
+    st["hosts"]["h17"] = {}
+    with pytest.raises(UserError, match=r"lab host no-room: no room .* 0 more host\(s\) fit"):
+        core.check_inotify_room(st, "no-room")

@@ -224,6 +224,13 @@ def _provision(rec: dict, merged: Path) -> None:
     (etc / "hosts").write_text(f"127.0.0.1\tlocalhost\n{rec['address']}\t{rec['hostname']}\n"
                                "::1\tlocalhost ip6-localhost ip6-loopback\n")
     (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
+    # No consoles or login sessions are needed (SSH only): logind and the gettys would each hold
+    # inotify instances, a scarce machine-wide resource (see check_inotify_room).
+    units = etc / "systemd/system"
+    units.mkdir(parents=True, exist_ok=True)
+    for unit in ("systemd-logind.service", "console-getty.service", "container-getty@.service", "getty@.service"):
+        (units / unit).unlink(missing_ok=True)
+        os.symlink("/dev/null", units / unit)
     keys = []
     for kind in ("ed25519", "ecdsa"):
         f = etc / "ssh" / f"ssh_host_{kind}_key"
@@ -373,6 +380,45 @@ def destroy(rec: dict) -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
+# Every host's systemd holds inotify instances, counted against the machine's per-user limit
+# (fs.inotify.max_user_instances, often 128), which we must not raise: the machine is not ours to
+# reconfigure. The image masks what it can (logind, gettys: see _provision); this is what is left
+# per host (PID 1 and dbus), with a margin.
+INOTIFY_PER_HOST = 7
+
+
+def inotify_in_use() -> int:
+    n = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            for fd in fd_dir.iterdir():
+                try:
+                    if os.readlink(fd) == "anon_inode:inotify":
+                        n += 1
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return n
+
+
+def check_inotify_room(st: dict, name: str) -> None:
+    """Refuse to start a host that would not boot for lack of inotify instances (its systemd fails
+    with 'Too many open files' and the host half-starts)."""
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    except (OSError, ValueError):
+        return
+    in_use = max(inotify_in_use(), INOTIFY_PER_HOST * len(st["hosts"]))
+    if in_use + INOTIFY_PER_HOST > limit:
+        fits = max(0, (limit - in_use) // INOTIFY_PER_HOST)
+        raise UserError(
+            f"lab host {name}: no room to start it: {in_use} of {limit} inotify instances "
+            f"(fs.inotify.max_user_instances) are in use and a host needs about {INOTIFY_PER_HOST}; "
+            f"{fits} more host(s) fit. Remove hosts you no longer need (`govcloud lab hosts remove NAME`) "
+            f"or fewer servers in the catalog; raising the limit is the machine owner's decision")
+
+
 def create(st: dict, name: str, role: str, *, address: str | None = None, prefixlen: int = 24,
            gateway: str = GATEWAY, bridge: str = BRIDGE, hostname: str | None = None,
            disk_mib: int = DEFAULT_DISK_MIB, extra_keys: list[str] | None = None, vars: dict | None = None,
@@ -382,6 +428,7 @@ def create(st: dict, name: str, role: str, *, address: str | None = None, prefix
         raise UserError(f"lab host {name!r}: names are lowercase letters, digits and '-', 2-32 chars")
     if name in st["hosts"]:
         destroy(st["hosts"].pop(name))
+    check_inotify_room(st, name)
     rec = {"name": name, "role": role, "hostname": hostname or name,
            "address": address or allocate_address(st), "prefixlen": prefixlen, "gateway": gateway,
            "bridge": bridge, "vid": _allocate_vid(st), "disk_mib": int(disk_mib),
