@@ -25,6 +25,7 @@ def lab_dirs(tmp_path, monkeypatch):
                       ("glance", "glance-api-paste.ini")):
         (venv / "etc" / svc).mkdir(parents=True, exist_ok=True)
         (venv / "etc" / svc / name).write_text(f"[composite:{svc}]\nuse = egg:Paste#urlmap\n")
+    (venv / "etc" / "cinder" / "resource_filters.json").write_text('{"volume": ["name"]}\n')
     return layout.dirs(), venv
 
 

@@ -116,6 +116,7 @@ def render_all(d: Dirs, venv: Path, sec: dict) -> None:
         _write(c / "glance" / "glance-api-paste.ini", (etc / "glance" / "glance-api-paste.ini").read_text())
         _write(c / "cinder" / "cinder.conf", render("cinder.conf", v))
         _write(c / "cinder" / "api-paste.ini", (etc / "cinder" / "api-paste.ini").read_text())
+        _write(c / "cinder" / "resource_filters.json", (etc / "cinder" / "resource_filters.json").read_text())
         for name in ("swift.conf", "proxy-server.conf", "account-server.conf", "container-server.conf",
                      "object-server.conf"):
             _write(c / "swift" / name, render(name, v))
@@ -298,11 +299,32 @@ def _free_port_or_fail(d: Dirs, svc: Service) -> None:
     raise _fail(d, svc.name, f"port 127.0.0.1:{svc.port} is used by another program (pids {sorted(owners)})")
 
 
+def fingerprint(d: Dirs, venv: Path, svc: Service) -> str:
+    """Hash of what a service runs with (command, environment, config files): a change means restart."""
+    h = hashlib.sha256(json.dumps([svc.argv, sorted(svc.env.items())]).encode())
+    for p in svc.conf:
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            if f.suffix in (".pyc", ".tmp") or "__pycache__" in f.parts:
+                continue
+            try:
+                h.update(str(f).encode() + b"\0" + f.read_bytes())
+            except OSError:
+                continue
+    return h.hexdigest()[:16]
+
+
+def _stale(d: Dirs, venv: Path, svc: Service) -> bool:
+    rec = procs.read(d.run, svc.name)
+    return bool(rec) and rec.get("fingerprint") not in (None, fingerprint(d, venv, svc))
+
+
 def start_service(d: Dirs, venv: Path, svc: Service) -> None:
     procs.stop(d.run, svc.name, timeout=10)  # leftovers of a crashed instance (whole session)
     _free_port_or_fail(d, svc)
     env = {**layout.base_env(d, venv), **svc.env}
-    procs.start(d.run, svc.name, svc.argv, env, d.logs / f"{svc.name}.log", cwd=d.data)
+    procs.start(d.run, svc.name, svc.argv, env, d.logs / f"{svc.name}.log", cwd=d.data,
+                meta={"fingerprint": fingerprint(d, venv, svc)})
 
 
 def wait_listening(d: Dirs, svcs: list[Service], timeout: float) -> None:
@@ -472,6 +494,10 @@ def up() -> dict:
         by_group = {g: [s for s in svcs if s.group == g] for g in ("infra", "keystone", "region")}
         listening = procs.listening_ports()
         todo = [s for s in svcs if not _healthy(d, s, listening)]
+        stale = [s for s in svcs if s not in todo and _stale(d, venv, s)]
+        if stale:
+            log(f"configuration changed: restarting {', '.join(s.name for s in stale)}")
+            todo += stale
         if not todo and marker is not None:
             from govcloud.lab.openstack import seed
 

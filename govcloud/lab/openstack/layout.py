@@ -174,6 +174,7 @@ class Service:
     port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     group: str = "region"  # "infra", "keystone" or "region": start order
+    conf: list[Path] = field(default_factory=list)  # config files/dirs: a change restarts the service
 
 
 def compute_hosts(region: str) -> list[str]:
@@ -255,6 +256,16 @@ def services(d: Dirs, venv: Path) -> list[Service]:
                                                      "--verbose"], r, p[f"swift_{kind}"]))
         out.append(Service(f"{r}-swift-proxy", [str(b / "swift-proxy-server"), str(sw / "proxy-server.conf"),
                                                 "--verbose"], r, p["swift_proxy"]))
+    for s in out:
+        if s.name in ("mariadb",):
+            s.conf = [d.etc / "my.cnf"]
+        elif s.name == "rabbitmq":
+            s.conf = [d.etc / "rabbitmq"]
+        elif s.name == "keystone":
+            s.conf = [d.etc / "keystone"]
+        elif s.region and s.group == "region":
+            kind = s.name[len(s.region) + 1:].split("-")[0]
+            s.conf = [d.rconf(s.region) / kind, d.pylib]
     return out
 
 

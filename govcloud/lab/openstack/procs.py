@@ -74,7 +74,7 @@ def running(run_dir: Path, name: str) -> bool:
 
 
 def start(run_dir: Path, name: str, argv: list[str], env: dict[str, str], log: Path,
-          cwd: Path | None = None) -> int:
+          cwd: Path | None = None, meta: dict | None = None) -> int:
     """Start `argv` detached in its own session, output appended to `log`; record its PID."""
     run_dir.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def start(run_dir: Path, name: str, argv: list[str], env: dict[str, str], log: P
         out.flush()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=env, cwd=str(cwd) if cwd else None, start_new_session=True, close_fds=True)
-    rec = {"pid": proc.pid, "started": start_time(proc.pid), "argv": argv, "log": str(log)}
+    rec = {"pid": proc.pid, "started": start_time(proc.pid), "argv": argv, "log": str(log), **(meta or {})}
     tmp = pidfile(run_dir, name).with_suffix(".tmp")
     tmp.write_text(json.dumps(rec))
     tmp.replace(pidfile(run_dir, name))
