@@ -75,8 +75,10 @@ def evaluate_host(report: dict, *, tenant: str = "-", waivers: dict | None = Non
     return rows
 
 
-def _mentions(task: str, control: dict) -> bool:
-    return control["id"] in task or (control.get("l2_id") or "~") in task
+def _mentions(task_path: str, control: dict) -> bool:
+    """True when a changed task (roles/<role>/tasks/<file>) is one of the control's remediation task files."""
+    rem = control.get("remediation") or {}
+    return any(task_path == f"roles/{rem.get('role')}/tasks/{t}" for t in rem.get("tasks", []))
 
 
 def score(rows: list[dict]) -> dict:

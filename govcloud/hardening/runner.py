@@ -121,6 +121,7 @@ class RunResult:
     reports: dict = field(default_factory=dict)      # {host: probe report} (audit)
     failures: list = field(default_factory=list)     # [{host, task, msg}]
     changed: dict = field(default_factory=dict)      # {host: [task names that changed / would change]}
+    changed_paths: dict = field(default_factory=dict)  # {host: ["roles/<role>/tasks/<file>.yml", ...]}
     stdout_tail: str = ""
 
     @property
@@ -153,6 +154,9 @@ class Progress:
             if res.get("changed"):
                 self.counts[host]["changed"] += 1
                 self.result.changed.setdefault(host, []).append(task)
+                path = str(data.get("task_path") or "").rsplit(":", 1)[0]
+                if "/roles/" in path:
+                    self.result.changed_paths.setdefault(host, []).append("roles/" + path.split("/roles/", 1)[1])
                 if self.live:
                     self._say(f"  {host:<16} changed  {task}")
             elif self.live:

@@ -77,7 +77,7 @@ def audit(p: Plan, *, out_dir: Path | None = None, live: bool | None = None, str
             continue
         rows += audit_mod.evaluate_host(report, tenant=runner.tenant_of(host, info),
                                         waivers=p.resolved_waivers.get(host, {}),
-                                        pending=run.changed.get(host, []))
+                                        pending=run.changed_paths.get(host, []))
     summary = audit_mod.summarize(rows)
     files = {}
     if write:

@@ -142,7 +142,8 @@ def test_plan_rejects_unknown_limit_and_control(tmp_path):
 def test_progress_handler_collects_reports_changes_failures_and_stats():
     out = io.StringIO()
     p = runner.Progress(stream=out, live=True)
-    p({"event": "runner_on_ok", "event_data": {"host": "h", "task": "T1", "res": {"changed": True}}})
+    p({"event": "runner_on_ok", "event_data": {"host": "h", "task": "T1", "res": {"changed": True},
+                                               "task_path": "/x/playbooks/roles/mlps_auth/tasks/faillock.yml:3"}})
     p({"event": "runner_on_ok", "event_data": {"host": "h", "task": runner.REPORT_TASK,
                                                "res": {"msg": {"host": "h", "level": 3}}}})
     p({"event": "runner_on_failed", "event_data": {"host": "h", "task": "T2", "res": {"msg": "boom"}}})
@@ -150,6 +151,9 @@ def test_progress_handler_collects_reports_changes_failures_and_stats():
     p({"event": "playbook_on_stats", "event_data": {"ok": {"h": 2}, "changed": {"h": 1}, "failures": {"h": 1}}})
     r = p.result
     assert r.changed == {"h": ["T1"]} and r.reports["h"]["level"] == 3
+    assert r.changed_paths == {"h": ["roles/mlps_auth/tasks/faillock.yml"]}
+    rows = audit.evaluate_host(_report(), pending=r.changed_paths["h"])
+    assert [x["control"] for x in rows if x["pending_changes"]] == ["L3-CES1-02"]
     assert r.failures == [{"host": "h", "task": "T2", "msg": "boom", "unreachable": False}]
     assert r.stats["h"] == {"ok": 2, "changed": 1, "failed": 1, "unreachable": 0, "skipped": 0}
     assert "changed  T1" in out.getvalue() and "FAILED   T2" in out.getvalue()
