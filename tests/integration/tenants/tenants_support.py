@@ -107,3 +107,66 @@ def snapshot(conn: openstack.connection.Connection) -> dict:
         "routers": sorted(r.name for r in conn.network.routers()),
         "security_groups": sorted(g.name for g in conn.network.security_groups() if g.name != "default"),
     }
+
+
+def purge(clouds_yaml: str, ids: list[str], role: str | None = None) -> list[str]:
+    """Delete, with openstacksdk, whatever a crashed earlier run of a test stack left behind for the
+    test tenant ids (servers, volumes, routers, networks, SGs, DR containers, groups, key pairs,
+    application credentials, projects), so each run starts from the lab as it was. Returns what it deleted."""
+    conn = connect(clouds_yaml)
+    gone: list[str] = []
+    projects = {p.name: p for p in conn.identity.projects() if p.name in ids}
+    for p in projects.values():
+        for s in conn.compute.servers(all_projects=True, project_id=p.id):
+            conn.compute.delete_server(s, force=True)
+            conn.compute.wait_for_delete(s, wait=120)
+            gone.append(s.name)
+        for v in conn.block_storage.volumes(all_projects=True, project_id=p.id):
+            if v.status == "in-use":
+                conn.block_storage.reset_volume_status(v, status="available", attach_status="detached",
+                                                       migration_status=None)
+            conn.block_storage.delete_volume(v, force=True)
+            gone.append(v.name)
+        for region in ("primary", "dr"):
+            rc = connect(clouds_yaml, region)
+            for r in rc.network.routers(project_id=p.id):
+                for port in rc.network.ports(device_id=r.id, device_owner="network:router_interface"):
+                    rc.network.remove_interface_from_router(r, port_id=port.id)
+                rc.network.delete_router(r)
+                gone.append(r.name)
+            for port in rc.network.ports(project_id=p.id):
+                rc.network.delete_port(port)
+            for n in rc.network.networks(project_id=p.id):
+                rc.network.delete_network(n)
+                gone.append(n.name)
+            for g in rc.network.security_groups(project_id=p.id):
+                rc.network.delete_security_group(g)
+                gone.append(g.name)
+        dr = connect(clouds_yaml, "dr", project_id=p.id)
+        for c in dr.object_store.containers():
+            for o in dr.object_store.objects(c.name):
+                dr.object_store.delete_object(o, container=c.name)
+            dr.object_store.delete_container(c.name)
+            gone.append(c.name)
+    me = conn.current_user_id
+    for cred in conn.identity.application_credentials(user=me):
+        if cred.name.split("-")[0] in ids:
+            conn.identity.delete_application_credential(me, cred)
+            gone.append(cred.name)
+    for kp in conn.compute.keypairs():
+        if kp.name.split("-")[0] in ids:
+            conn.compute.delete_keypair(kp)
+            gone.append(kp.name)
+    for g in conn.identity.groups():
+        if g.name.split("-")[0] in ids:
+            conn.identity.delete_group(g)
+            gone.append(g.name)
+    for p in projects.values():
+        conn.identity.delete_project(p)
+        gone.append(p.name)
+    if role:
+        r = conn.identity.find_role(role)
+        if r:
+            conn.identity.delete_role(r)
+            gone.append(role)
+    return gone

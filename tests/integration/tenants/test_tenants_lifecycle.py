@@ -15,6 +15,7 @@ from tenants_support import (
     keypair,
     make_project,
     pulumi_run,
+    purge,
     snapshot,
     tenant_yaml,
     wait_for,
@@ -25,6 +26,9 @@ from govcloud import tenants
 pytestmark = [pytest.mark.lab]
 
 STACK = "citest-tenants"
+IDS = ["cta", "ctb", "ctc", "ctd"]
+ROLE = "citest_security_admin"
+OUR_CIDRS = {f"10.{a}.{b}.0/24" for a in (29, 30, 31) for b in (200, 201)}
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +39,21 @@ def env(openstack_lab, tmp_path_factory):
     cat.mkdir()
     (cat / "cta.yaml").write_text(tenant_yaml("cta", 3, 30, servers=True, link_to="ctb"), encoding="utf-8")
     (cat / "ctb.yaml").write_text(tenant_yaml("ctb", 2, 31), encoding="utf-8")
-    project = make_project(tmp / "project", STACK, cat, clouds, keypair(tmp), "citest_security_admin")
+    project = make_project(tmp / "project", STACK, cat, clouds, keypair(tmp), ROLE)
+    # a crashed earlier run may have left its stack and resources: start from a clean lab
+    tenants.ensure_stack(STACK, cwd=project)
+    tenants.pulumi(["stack", "rm", "--yes", "--force"], STACK, cwd=project)
+    purge(clouds, IDS, ROLE)
     conn = connect(clouds)
     before = snapshot(conn)
     ctx = {"clouds": clouds, "catalog": cat, "project": project, "conn": conn, "before": before}
     yield ctx
     # leave nothing behind even when a test failed half-way
-    pulumi_run(project, STACK, "destroy", timeout=600)
+    proc = pulumi_run(project, STACK, "destroy", timeout=600)
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
     tenants.pulumi(["stack", "rm", "--yes", "--force"], STACK, cwd=project)
+    purge(clouds, IDS, ROLE)
 
 
 def _outputs(env) -> dict:
@@ -127,7 +138,7 @@ def test_adding_a_tenant_creates_only_its_resources(env):
     assert set(changes) == {"create"}, changes
     assert changes["create"] and all(n.startswith("ctc") for n in changes["create"]), changes
     proc = pulumi_run(env["project"], STACK, "up")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
     assert any(p.name == "ctc" for p in env["conn"].identity.projects())
     assert [n.name for n in env["conn"].network.networks(name="ctc-mgmt")] == ["ctc-mgmt"]
 
@@ -150,7 +161,7 @@ def test_removing_a_tenant_deletes_only_its_resources(env):
     assert set(changes) == {"delete"}, changes
     assert all(n.startswith("ctc") for n in changes["delete"]), changes
     proc = pulumi_run(env["project"], STACK, "up")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
     conn = env["conn"]
     assert not any(p.name == "ctc" for p in conn.identity.projects())
     assert list(conn.network.networks(name="ctc-mgmt")) == []
@@ -175,7 +186,7 @@ def test_drift_is_reported_per_tenant(env):
     assert [(c["op"], c["name"]) for c in per["ctb"]] == [("update", "ctb-app")]
     # `up` puts the catalog state back
     proc = pulumi_run(env["project"], STACK, "up", "--refresh")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
     assert tenants.drift(STACK, cwd=env["project"], catalog_dir=str(env["catalog"]))[0] == 0
 
 
@@ -187,6 +198,12 @@ def test_drift_exit_2_when_refresh_fails(env):
 
 def test_destroy_leaves_the_lab_as_before(env):
     proc = pulumi_run(env["project"], STACK, "destroy", timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert snapshot(env["conn"]) == env["before"]
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
+    after = snapshot(env["conn"])
+    for kind, names in after.items():
+        # nothing of ours is left; everything that was there before (except other suites' throwaway
+        # "citest-" objects, which may come and go concurrently) is still there
+        assert not [n for n in names if str(n).split("-")[0] in IDS or n in OUR_CIDRS], (kind, names)
+        kept = [n for n in env["before"][kind] if not str(n).startswith("citest-")]
+        assert set(kept) <= set(names), (kind, set(kept) - set(names))
     assert os.path.isdir(env["project"])
