@@ -1,7 +1,7 @@
 """The MLPS pack on the tenants program (infra/) against the lab.
 
 - the example catalog (infra/tenants) previews clean on a throwaway stack;
-- a catalog whose cloud description opens SSH to 0.0.0.0/0 is blocked by `pulumi up` before anything is
+- a catalog deployed with a cloud description that opens SSH to 0.0.0.0/0 is blocked by `pulumi up` before anything is
   created (checked in the stack state and with openstacksdk), the message names tenant, resource and MLPS item;
 - an active waiver turns that violation into a pass marked waived; an expired one does not.
 """
@@ -91,8 +91,8 @@ def test_example_catalog_previews_clean(openstack_lab, lab_env, tmp_path):
 
 @pytest.fixture(scope="module")
 def bad_catalog(tmp_path_factory):
-    """One tenant (cipol, from the example wjw) in a cloud whose business zones admit SSH from 'extranet'
-    = 0.0.0.0/0: valid for the catalog loader, caught only by the pack (resource rule)."""
+    """One tenant (cipol, from the example wjw) deployed with a cloud description whose business zones admit
+    SSH from 'extranet' = 0.0.0.0/0: valid for the catalog loader, caught only by the pack (resource rule)."""
     d = tmp_path_factory.mktemp("catalog") / "tenants"
     d.mkdir()
     t = yaml.safe_load((REPO / "infra/tenants/wjw.yaml").read_text(encoding="utf-8"))
@@ -105,14 +105,16 @@ def bad_catalog(tmp_path_factory):
     cloud = yaml.safe_load((REPO / "infra/cloud.yaml").read_text(encoding="utf-8"))
     cloud["extranet_cidr"] = "0.0.0.0/0"
     cloud["zone_kinds"]["business"]["ingress"].append({"from": "extranet", "protocol": "tcp", "ports": [22]})
-    (d / "cloud.yaml").write_text(yaml.safe_dump(cloud, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    # the program's govcloud:cloudFile (the catalog loader keeps checking the catalog against infra/cloud.yaml)
+    (d.parent / "cloud-open-ssh.yaml").write_text(yaml.safe_dump(cloud, allow_unicode=True, sort_keys=False),
+                                                 encoding="utf-8")
     return d
 
 
 @pytest.fixture(scope="module")
 def bad_stack(openstack_lab, lab_env, bad_catalog, tmp_path_factory):
     stack = InfraStack(tmp_path_factory.mktemp("proj"), f"citest-policy-block-{uuid.uuid4().hex[:6]}", lab_env,
-                       _config(openstack_lab, bad_catalog))
+                       {**_config(openstack_lab, bad_catalog), "cloudFile": str(bad_catalog.parent / "cloud-open-ssh.yaml")})
     yield stack
     stack.remove()
 
@@ -144,9 +146,12 @@ def test_violation_blocks_before_anything_is_created(openstack_lab, bad_stack, p
     assert "GB/T 22239-2019 8.1.3.2" in hits[0]["message"] and "L3-ABS1-05" in hits[0]["message"]
     # nothing was created: not in the stack state, not in OpenStack
     assert [r for r in bad_stack.resources() if r.get("custom") and r["type"].startswith("openstack:")] == []
-    import openstack
+    import openstack.config
+    import openstack.connection
 
-    conn = openstack.connect(cloud="govcloud-admin", region_name="primary")
+    region = openstack.config.OpenStackConfig(config_files=[str(openstack_lab["clouds_yaml"])]).get_one(
+        cloud="govcloud-admin", region_name="primary")
+    conn = openstack.connection.Connection(config=region)
     assert conn.identity.find_project("cipol") is None
     assert [n.name for n in conn.network.networks() if n.name.startswith("cipol-")] == []
     assert [g.name for g in conn.network.security_groups() if g.name.startswith("cipol-")] == []
