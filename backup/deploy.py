@@ -21,7 +21,7 @@ def deploy(config: str, inventory: str, limit: str, extra: list[str] | None = No
     exe = str(exe) if exe.exists() else shutil.which("ansible-playbook")
     if not exe:
         raise BackupError("ansible-playbook is not installed: run ./bootstrap.sh setup")
-    argv = [exe, "-i", inventory, "-l", limit, str(playbook), "-e", f"backup_config_file={os.path.abspath(config)}"]
+    argv = [exe, "-i", inventory, "-l", limit, str(playbook), "-e", f"backup_agent_config_file={os.path.abspath(config)}"]
     for e in extra or []:
         argv += ["-e", e]
     env = dict(os.environ)

@@ -28,7 +28,11 @@ def hostname(job: Job) -> str:
 
 
 def restic_for(job: Job) -> Restic:
-    return Restic(job.data.get("restic"), job.data.get("cache_dir"), hostname(job))
+    cache = job.data.get("cache_dir")
+    if not cache and not (os.environ.get("HOME") or os.environ.get("XDG_CACHE_HOME")):
+        # under a systemd unit there is no $HOME: keep restic's cache next to the engine state
+        cache = str(Path(job.data.get("state_dir") or "/var/lib/govcloud-backup") / ".restic-cache")
+    return Restic(job.data.get("restic"), cache, hostname(job))
 
 
 def write_json(path: Path, data) -> None:

@@ -197,7 +197,7 @@ def test_sigkill_mid_backup_next_run_clears_stale_lock(world):
     try:
         # mid-backup for sure: the dump command is still producing (blocked on the flag) and restic holds a lock
         def in_slow_dump():
-            r = subprocess.run(["pgrep", "-f", "--", f"stdin-filename slow.bin"], capture_output=True)
+            r = subprocess.run(["pgrep", "-f", "--", "stdin-filename slow.bin"], capture_output=True)
             return r.returncode == 0 and any((repo / "locks").iterdir())
         _wait(in_slow_dump, 120, "restic backing up the slow dump")
         time.sleep(0.5)
