@@ -16,7 +16,7 @@ from pathlib import Path
 
 from backup import manifest as mf
 from backup.config import Job
-from backup.engine import MANIFEST_TAG, job_tag, restic_for, write_json
+from backup.engine import job_tag, restic_for, write_json
 from backup.errors import BackupError, SiteError
 from backup.log import event
 from backup.restic import Progress, Restic
@@ -46,38 +46,33 @@ def _run_of(snap: dict) -> str | None:
     return None
 
 
-def pick_run(snaps: list[dict], choice: str | None) -> tuple[str, list[dict], dict | None]:
-    """Group a site's snapshots by run; return (run id, data snapshots, manifest snapshot)."""
+def pick_run(snaps: list[dict], choice: str | None) -> tuple[str, list[dict]]:
+    """Group a site's snapshots by run; return (run id, its snapshots): the newest, a random or a chosen one
+    (by run id, snapshot id at this site, or the primary's id it was copied from)."""
     runs: dict[str, dict] = {}
     for s in snaps:
         rid = _run_of(s)
         if not rid:
             continue
-        g = runs.setdefault(rid, {"data": [], "manifest": None, "time": 0.0})
-        if MANIFEST_TAG in (s.get("tags") or []):
-            g["manifest"] = s
-        else:
-            g["data"].append(s)
-            g["time"] = max(g["time"], parse_time(s["time"]))
-    complete = {k: v for k, v in runs.items() if v["data"]}
-    if not complete:
+        g = runs.setdefault(rid, {"data": [], "time": 0.0})
+        g["data"].append(s)
+        g["time"] = max(g["time"], parse_time(s["time"]))
+    if not runs:
         raise BackupError("no snapshots of this job here")
     if choice in (None, "", "latest"):
-        rid = max(complete, key=lambda k: complete[k]["time"])
+        rid = max(runs, key=lambda k: runs[k]["time"])
     elif choice == "random":
-        rid = random.choice(sorted(complete))
+        rid = random.choice(sorted(runs))
     else:
         rid = None
-        for k, v in complete.items():
-            ids = [s["id"] for s in v["data"]] + [s.get("original") or "" for s in v["data"]]
-            ids += [s.get("short_id", "") for s in v["data"]]
+        for k, v in runs.items():
+            ids = [i for s in v["data"] for i in (s["id"], s.get("original") or "", s.get("short_id", ""))]
             if k == choice or any(i and (i == choice or i.startswith(choice)) for i in ids):
                 rid = k
                 break
         if rid is None:
             raise BackupError(f"snapshot {choice} not found here")
-    g = complete[rid]
-    return rid, g["data"], g["manifest"]
+    return rid, runs[rid]["data"]
 
 
 def _restore_dump(r: Restic, t: Target, snap: dict, src: dict, scratch: Path) -> dict:
@@ -126,42 +121,51 @@ def drill_site(job: Job, r: Restic, t: Target, choice: str | None, scratch_root:
     scratch.mkdir(parents=True, mode=0o700)
     try:
         snaps = r.snapshots(t, [job_tag(job)])
-        data = [s for s in snaps if MANIFEST_TAG not in (s.get("tags") or [])]
-        if not data:
+        if not snaps:
             raise SiteError(t.name, "empty", "no snapshots of this job at this site")
-        newest = max(parse_time(s["time"]) for s in data)
-        rid, run_snaps, man_snap = pick_run(snaps, choice)
+        newest = max(parse_time(s["time"]) for s in snaps)
+        rid, run_snaps = pick_run(snaps, choice)
         rec["run"] = rid
         rec["snapshots"] = [s["short_id"] for s in run_snaps]
         rec["snapshot_time"] = max(s["time"] for s in run_snaps)
         start = time.monotonic()
-        manifest = None
-        if man_snap is not None:
-            res = r.run(t, ["dump", man_snap["id"], "/manifest.json"], json_out=False)
-            manifest = json.loads(res.stdout)
-        else:
-            raise SiteError(t.name, "verify", f"run {rid} has no manifest snapshot at this site")
         sources = {s["name"]: s for s in job.data["sources"]}
         dumps = []
+        ver = {"checked": 0, "bytes": 0, "missing": [], "missing_count": 0, "mismatched": [],
+               "mismatched_count": 0, "changed_during_backup": 0}
         for s in run_snaps:
             sname = next((tg[7:] for tg in s.get("tags") or [] if tg.startswith("source:")), None)
             src = sources.get(sname)
             if src and src.get("dump"):
                 dumps.append(_restore_dump(r, t, s, src, scratch))
-            else:
-                prog = Progress(f"restore {t.name}") if progress else None
-                try:
-                    r.run(t, ["restore", s["id"], "--target", str(scratch / "files")], on_message=prog,
-                          timeout=max(t.timeout_s, 3600))
-                finally:
-                    if prog:
-                        prog.close()
-        ver = mf.verify(manifest, str(scratch / "files"))
+                continue
+            root = scratch / "files" / (sname or s["short_id"])
+            prog = Progress(f"restore {t.name}") if progress else None
+            try:
+                r.run(t, ["restore", s["id"], "--target", str(root)], on_message=prog,
+                      timeout=max(t.timeout_s, 3600))
+            finally:
+                if prog:
+                    prog.close()
+            mpath = next((p for p in s.get("paths") or [] if p.endswith("/" + mf.MANIFEST_NAME)), None)
+            try:
+                manifest = json.loads((root / mpath.lstrip("/")).read_text()) if mpath else None
+            except (OSError, ValueError):
+                manifest = None
+            if manifest is None:
+                raise SiteError(t.name, "verify", f"snapshot {s['short_id']} carries no readable manifest")
+            v = mf.verify(manifest, str(root))
+            for k in ("checked", "bytes", "missing_count", "mismatched_count", "changed_during_backup"):
+                ver[k] += v[k]
+            ver["missing"] += v["missing"]
+            ver["mismatched"] += v["mismatched"]
         rec["rto_s"] = round(time.monotonic() - start, 3)
         rec["rpo_s"] = round(time.time() - newest, 1)
         rec["verify"] = ver
         rec["dumps"] = dumps
         problems = []
+        if any(not (src.get("dump")) for src in sources.values()) and not ver["checked"]:
+            problems.append("no file could be verified against the manifest")
         if ver["missing_count"] or ver["mismatched_count"]:
             problems.append(f"verify failed: {ver['missing_count']} missing, {ver['mismatched_count']} mismatched "
                             f"(e.g. {(ver['mismatched'] + ver['missing'])[:3]})")
@@ -174,8 +178,6 @@ def drill_site(job: Job, r: Restic, t: Target, choice: str | None, scratch_root:
             rec["error"] = "; ".join(problems)
     except (SiteError, BackupError) as exc:
         rec["error"] = str(exc)
-        if rec["rpo_s"] is None:
-            rec["rpo_s"] = None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return rec

@@ -16,7 +16,6 @@ from backup.errors import BackupError
 from backup.restic import Restic
 
 TAG = "govcloud"
-MANIFEST_TAG = "govcloud-manifest"
 
 
 def job_tag(job: Job) -> str:

@@ -1,9 +1,9 @@
 """The per-snapshot manifest: sha256 of every regular file a snapshot holds, so a drill at any site can
-verify a restore independently of restic.
+verify a restore independently of restic. It travels inside the snapshot itself (one file next to the
+data), so every copy at every site carries its own manifest and no extra restic call is needed.
 
-Lean hot path: files are hashed once (a cache keyed by size, mtime, ctime and inode skips unchanged files)
-and in a thread while restic runs. A file whose stat changes between the scan before the backup and the
-end of the backup may differ from what restic stored: it is listed as volatile and not verified.
+Lean hot path: each file is hashed once (a cache keyed by size, mtime, ctime and inode skips unchanged
+files), and restic is run once per source.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import stat
-import threading
 import time
 from pathlib import Path
 
@@ -77,87 +76,66 @@ def sha256_file(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-class Builder:
-    """Hash the scanned files in a background thread (with the cache) while restic backs them up."""
+MANIFEST_NAME = "govcloud-manifest.json"
 
-    def __init__(self, paths: list[str], excludes: list[str], cache_file: Path | None):
-        self.paths = paths
-        self.excludes = excludes
-        self.cache_file = cache_file
-        self.before = scan(paths, excludes)
-        self.hashes: dict[str, str] = {}
-        self.errors: dict[str, str] = {}
-        self._cache = self._load_cache()
-        self._thread = threading.Thread(target=self._work, daemon=True)
 
-    def _load_cache(self) -> dict:
-        if not self.cache_file or not self.cache_file.exists():
-            return {}
+def build(paths: list[str], excludes: list[str], cache_file: Path | None, skip: str | None = None) -> dict:
+    """Hash every regular file of a source once (the cache skips files whose size, mtime, ctime and inode are
+    unchanged since the last run): {"files": {path: [size, mtime_ns, sha256]}}."""
+    files_now = scan(paths, excludes)
+    cache: dict = {}
+    if cache_file and cache_file.exists():
         try:
-            return json.loads(self.cache_file.read_text())
+            cache = json.loads(cache_file.read_text())
         except (OSError, ValueError):
-            return {}
-
-    def start(self) -> Builder:
-        self._thread.start()
-        return self
-
-    def _work(self) -> None:
-        cache = self._cache
-        for path, sig in self.before.items():
-            hit = cache.get(path)
-            if hit and tuple(hit[:4]) == sig:
-                self.hashes[path] = hit[4]
-                continue
+            cache = {}
+    files: dict[str, list] = {}
+    new_cache: dict[str, list] = {}
+    errors = 0
+    for path, sig in files_now.items():
+        if skip and path.startswith(skip):
+            continue
+        hit = cache.get(path)
+        if hit and tuple(hit[:4]) == sig:
+            digest = hit[4]
+        else:
             try:
-                self.hashes[path] = sha256_file(path)
-            except OSError as exc:
-                self.errors[path] = exc.strerror or str(exc)
-
-    def finish(self) -> dict:
-        """Wait for the hashes; re-stat to find files that changed during the backup window."""
-        self._thread.join()
-        files: dict[str, list] = {}
-        volatile: list[str] = []
-        new_cache: dict[str, list] = {}
-        for path, sig in self.before.items():
-            h = self.hashes.get(path)
-            if h is None:
-                volatile.append(path)
-                continue
-            try:
-                st = os.lstat(path)
-                now = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                digest = sha256_file(path)
             except OSError:
-                now = None
-            if now != sig:
-                volatile.append(path)
+                errors += 1
                 continue
-            files[path] = [sig[0], h]
-            new_cache[path] = [*sig, h]
-        if self.cache_file:
-            tmp = self.cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(new_cache, separators=(",", ":")))
-            os.replace(tmp, self.cache_file)
-        return {"version": 1, "created": time.time(), "files": files, "volatile": sorted(volatile)}
+        files[path] = [sig[0], sig[1], digest]
+        new_cache[path] = [*sig, digest]
+    if cache_file:
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(new_cache, separators=(",", ":")))
+        os.replace(tmp, cache_file)
+    return {"version": 2, "created": time.time(), "files": files, "unreadable": errors}
 
 
 def verify(manifest: dict, root: str) -> dict:
-    """Check a restore under `root` against a manifest: {checked, bytes, missing, mismatched}."""
+    """Check a restore under `root` against a manifest. A file whose restored size/mtime differ from the
+    manifest changed between hashing and restic reading it (restic restores mtimes to the nanosecond): it is
+    counted as changed, not as corrupt. Same size and mtime but another hash is a mismatch."""
     missing: list[str] = []
     mismatched: list[str] = []
+    changed = 0
     nbytes = 0
-    for path, (size, digest) in manifest.get("files", {}).items():
+    for path, (size, mtime_ns, digest) in manifest.get("files", {}).items():
         restored = os.path.join(root, path.lstrip("/"))
         try:
-            got = sha256_file(restored)
+            st = os.stat(restored)
         except OSError:
             missing.append(path)
             continue
+        if st.st_size != size or st.st_mtime_ns != mtime_ns:
+            changed += 1
+            continue
         nbytes += size
-        if got != digest:
+        if sha256_file(restored) != digest:
             mismatched.append(path)
-    return {"checked": len(manifest.get("files", {})), "bytes": nbytes,
+    total = len(manifest.get("files", {}))
+    return {"checked": total - changed - len(missing), "bytes": nbytes,
             "missing": missing[:20], "missing_count": len(missing),
             "mismatched": mismatched[:20], "mismatched_count": len(mismatched),
-            "volatile_count": len(manifest.get("volatile", []))}
+            "changed_during_backup": changed}

@@ -7,20 +7,16 @@ from __future__ import annotations
 import time
 
 from backup.config import Job
-from backup.engine import MANIFEST_TAG, job_lock, restic_for, write_json
+from backup.engine import job_lock, restic_for, write_json
 from backup.errors import SiteError
 from backup.log import event
 from backup.run import copy_to, present_originals
 from backup.sites import Target, target
 
 
-def data_snapshots(snaps: list[dict]) -> list[dict]:
-    return [s for s in snaps if MANIFEST_TAG not in (s.get("tags") or [])]
-
-
 def newest_age(snaps: list[dict], now: float | None = None) -> float | None:
     from backup.drill import parse_time
-    times = [parse_time(s["time"]) for s in data_snapshots(snaps)]
+    times = [parse_time(s["time"]) for s in snaps]
     if not times:
         return None
     return round((now or time.time()) - max(times), 1)

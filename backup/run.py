@@ -9,8 +9,8 @@ import time
 
 from backup import manifest as mf
 from backup.config import Job
-from backup.engine import MANIFEST_TAG, TAG, hostname, in_progress, job_lock, job_tag, restic_for, write_json
-from backup.errors import BackupError, SiteError
+from backup.engine import TAG, hostname, in_progress, job_lock, job_tag, restic_for, write_json
+from backup.errors import SiteError
 from backup.log import event
 from backup.restic import Progress, Restic
 from backup.sites import Target, target
@@ -104,10 +104,10 @@ def run(job: Job, *, backup_time: str | None = None, progress: bool = True, skip
 
 def _backup_sources(job: Job, r: Restic, primary: Target, run_id: str, backup_time: str | None,
                     progress: bool) -> dict[str, str]:
+    """One restic backup per source. File sources carry their sha256 manifest inside the same snapshot."""
     host = hostname(job)
     ids: dict[str, str] = {}
-    combined = {"version": 1, "job": job.name, "run": run_id, "host": host, "files": {}, "volatile": [],
-                "dumps": {}}
+    state = str(job.state_dir)
     for src in job.data["sources"]:
         common = ["--host", host, *_tags(job, run_id, f"source:{src['name']}")]
         if backup_time:
@@ -118,19 +118,19 @@ def _backup_sources(job: Job, r: Restic, primary: Target, run_id: str, backup_ti
                 d = src["dump"]
                 args = ["backup", "--stdin-from-command", "--stdin-filename", d["filename"], *common,
                         "--", *d["command"]]
-                res = r.run(primary, args, on_message=prog)
-                combined["dumps"][src["name"]] = {"filename": d["filename"]}
             else:
-                builder = mf.Builder(src["paths"], src.get("exclude", []),
-                                     job.state_dir / f"hashcache-{src['name']}.json").start()
+                excludes = src.get("exclude", [])
+                man = mf.build(src["paths"], excludes, job.state_dir / f"hashcache-{src['name']}.json", skip=state)
+                man.update({"job": job.name, "run": run_id, "source": src["name"], "host": host})
+                mdir = job.state_dir / "manifest" / src["name"]
+                mdir.mkdir(parents=True, exist_ok=True)
+                mpath = mdir / mf.MANIFEST_NAME
+                mpath.write_text(json.dumps(man, separators=(",", ":"), ensure_ascii=False))
                 args = ["backup", *common]
-                for ex in src.get("exclude", []):
+                for ex in excludes:
                     args += ["--exclude", ex]
-                args += src["paths"]
-                res = r.run(primary, args, on_message=prog)
-                m = builder.finish()
-                combined["files"].update(m["files"])
-                combined["volatile"] += m["volatile"]
+                args += [*src["paths"], str(mpath)]
+            res = r.run(primary, args, on_message=prog)
         finally:
             if prog:
                 prog.close()
@@ -138,14 +138,4 @@ def _backup_sources(job: Job, r: Restic, primary: Target, run_id: str, backup_ti
         if not sid:
             raise SiteError(primary.name, "failed", f"restic reported no snapshot for source {src['name']}")
         ids[src["name"]] = sid
-    combined["snapshots"] = ids
-    args = ["backup", "--stdin", "--stdin-filename", "manifest.json", "--host", host,
-            *_tags(job, run_id, MANIFEST_TAG)]
-    if backup_time:
-        args += ["--time", backup_time]
-    res = r.run(primary, args, stdin=json.dumps(combined, separators=(",", ":")).encode())
-    mid = res.summary().get("snapshot_id")
-    if not mid:
-        raise BackupError(f"{primary.name}: manifest snapshot was not stored")
-    ids["_manifest"] = mid
     return ids

@@ -16,38 +16,38 @@ from backup.drill import parse_time, pick_run
 from backup.errors import BackupError, SiteError
 
 
-def test_manifest_excludes_hashes_and_volatile(tmp_path):
+def test_manifest_excludes_hashes_and_cache(tmp_path):
     d = tmp_path / "data"
     (d / "cache").mkdir(parents=True)
     (d / "a.txt").write_text("a")
     (d / "b.tmp").write_text("b")
     (d / "cache" / "c").write_text("c")
-    b = manifest.Builder([str(d)], ["*.tmp", "cache"], tmp_path / "hc.json").start()
-    (d / "a2.txt").write_text("late")  # created during the backup: not in the pre-scan
-    m = b.finish()
+    m = manifest.build([str(d)], ["*.tmp", "cache"], tmp_path / "hc.json")
     assert set(m["files"]) == {str(d / "a.txt")}
-    assert m["files"][str(d / "a.txt")][1] == manifest.sha256_file(str(d / "a.txt"))
-    # cache hit: same signature, no rehash needed
-    b2 = manifest.Builder([str(d)], ["*.tmp", "cache"], tmp_path / "hc.json")
-    b2._cache[str(d / "a.txt")][4] = "cached"
-    m2 = b2.start().finish()
-    assert m2["files"][str(d / "a.txt")][1] == "cached"
-    # a file modified during the window is volatile, not verified
-    b3 = manifest.Builder([str(d)], [], None).start()
-    os.utime(d / "a.txt", ns=(1, 1))
-    m3 = b3.finish()
-    assert str(d / "a.txt") in m3["volatile"]
+    size, mtime_ns, digest = m["files"][str(d / "a.txt")]
+    assert size == 1 and digest == manifest.sha256_file(str(d / "a.txt"))
+    # cache hit: same signature, the file is not read again
+    cache = json.loads((tmp_path / "hc.json").read_text())
+    cache[str(d / "a.txt")][4] = "cached"
+    (tmp_path / "hc.json").write_text(json.dumps(cache))
+    assert manifest.build([str(d)], ["*.tmp", "cache"], tmp_path / "hc.json")["files"][str(d / "a.txt")][2] == "cached"
+    # the state dir is never part of its own manifest
+    assert manifest.build([str(tmp_path)], [], None, skip=str(d))["files"].keys().isdisjoint({str(d / "a.txt")})
 
 
-def test_verify_detects_missing_and_mismatch(tmp_path):
+def test_verify_detects_missing_mismatch_and_changed(tmp_path):
     root = tmp_path / "restore"
     (root / "x").mkdir(parents=True)
-    (root / "x" / "ok").write_text("ok")
-    (root / "x" / "bad").write_text("changed")
-    m = {"files": {"/x/ok": [2, manifest.sha256_file(str(root / "x" / "ok"))],
-                   "/x/bad": [3, "0" * 64], "/x/gone": [1, "0" * 64]}}
+    for n in ("ok", "bad", "changed"):
+        (root / "x" / n).write_text(n)
+    st = {n: os.stat(root / "x" / n) for n in ("ok", "bad", "changed")}
+    m = {"files": {"/x/ok": [2, st["ok"].st_mtime_ns, manifest.sha256_file(str(root / "x" / "ok"))],
+                   "/x/bad": [3, st["bad"].st_mtime_ns, "0" * 64],
+                   "/x/changed": [7, 1, "0" * 64],
+                   "/x/gone": [1, 1, "0" * 64]}}
     v = manifest.verify(m, str(root))
     assert v["missing"] == ["/x/gone"] and v["mismatched"] == ["/x/bad"]
+    assert v["changed_during_backup"] == 1 and v["checked"] == 2
 
 
 def test_parse_time_and_pick_run():
@@ -56,14 +56,14 @@ def test_parse_time_and_pick_run():
     assert parse_time("2026-12-05T06:18:33.1+01:00") == pytest.approx(t - 0.066342, abs=1e-3)
     snaps = [
         {"id": "a1", "short_id": "a1", "time": "2026-12-05T05:00:00Z", "tags": ["run:r1", "source:files"]},
-        {"id": "m1", "short_id": "m1", "time": "2026-12-05T05:00:00Z", "tags": ["run:r1", "govcloud-manifest"]},
+        {"id": "b1", "short_id": "b1", "time": "2026-12-05T05:00:01Z", "tags": ["run:r1", "source:db"]},
         {"id": "a2", "short_id": "a2", "time": "2026-12-05T06:00:00Z", "tags": ["run:r2", "source:files"],
          "original": "p2"},
     ]
-    rid, data, man = pick_run(snaps, None)
-    assert rid == "r2" and man is None
-    rid, data, man = pick_run(snaps, "a1")
-    assert rid == "r1" and man["id"] == "m1"
+    rid, data = pick_run(snaps, None)
+    assert rid == "r2" and [s["id"] for s in data] == ["a2"]
+    rid, data = pick_run(snaps, "a1")
+    assert rid == "r1" and {s["id"] for s in data} == {"a1", "b1"}
     assert pick_run(snaps, "p2")[0] == "r2"  # the primary's id finds the copy
     with pytest.raises(BackupError):
         pick_run(snaps, "zz")
@@ -171,7 +171,8 @@ def test_end_to_end_local_repos(tmp_path, monkeypatch):
     assert d["ok"], d
     assert {s["site"] for s in d["sites"]} == {"primary", "samecity", "remote"}
     for s in d["sites"]:
-        assert s["verify"]["checked"] == 5 and s["rto_s"] > 0 and 0 <= s["rpo_s"] < 300
+        assert s["verify"]["checked"] == 5 and s["verify"]["changed_during_backup"] == 0
+        assert s["rto_s"] > 0 and 0 <= s["rpo_s"] < 300
         if have_sqlite:
             assert s["dumps"][0]["check"] == [7]
     # the CLI prints one JSON object per site
