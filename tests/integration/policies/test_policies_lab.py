@@ -171,3 +171,18 @@ def test_expired_waiver_still_blocks(bad_stack, tmp_path, pack_config):
     assert res["rc"] != 0
     hits = [e for e in res["events"] if e["policy"] == "mlps-sg-no-open-admin-ports" and e["enforcement"] == "mandatory"]
     assert hits and "EXPIRED" in hits[0]["message"], res["output"][-3000:]
+
+
+def test_policy_report_runs_the_pack(bad_stack, bad_catalog, pack_config, lab_env, monkeypatch, capsys):
+    """`govcloud policy report --stack ... --json`: results per tenant and MLPS item from the real preview."""
+    for key in ("GOVCLOUD_WAIVERS", "OS_CLIENT_CONFIG_FILE", "PULUMI_HOME", "PULUMI_BACKEND_URL"):
+        monkeypatch.setenv(key, lab_env[key])
+    monkeypatch.setenv("GOVCLOUD_POLICY_CONFIG", pack_config["GOVCLOUD_POLICY_CONFIG"])
+    rc = policy_cli.main_for_test(["report", "--stack", bad_stack.name, "--workdir", str(bad_stack.root),
+                                   "--catalog", str(bad_catalog), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1 and out["blocking"] >= 1 and "pulumi preview" in out["mode"]
+    entry = out["tenants"]["cipol"]["mlps-sg-no-open-admin-ports"]
+    assert entry["status"] == "fail" and any("L3-ABS1-05" in ref for ref in entry["mlps"])
+    assert entry["findings"][0]["resource"] == f"cipol{BAD_RULE}"
+    assert out["tenants"]["cipol"]["mlps-key-login"]["status"] == "pass"
