@@ -146,3 +146,27 @@ def test_drivers_are_installed_with_an_ml2_entry_point(lab_dirs):
     assert (d.pylib / "govcloud_lab_drivers" / "ml2_bind.py").exists()
     ep = (d.pylib / "govcloud_lab_drivers-1.0.dist-info" / "entry_points.txt").read_text()
     assert "[neutron.ml2.mechanism_drivers]" in ep and "govcloud_bind =" in ep
+
+
+def test_node_identity_matches_the_fake_driver_rule():
+    import re
+    import uuid
+
+    src = (layout.HERE / "drivers" / "nova_fake.py").read_text()
+    ns = re.search(r'NAMESPACE = uuid.UUID\("([0-9a-f-]+)"\)', src).group(1)
+    assert core.node_uuid("primary-compute-1") == str(uuid.uuid5(uuid.UUID(ns), "primary-compute-1"))
+    assert core.node_uuid("primary-compute-1") != core.node_uuid("primary-compute-2")
+
+
+def test_config_change_changes_the_fingerprint(lab_dirs):
+    d, venv = lab_dirs
+    core.render_all(d, venv, SECRETS)
+    svc = next(s for s in layout.services(d, venv) if s.name == "primary-cinder-api")
+    before = core.fingerprint(d, venv, svc)
+    assert core.fingerprint(d, venv, svc) == before
+    nova = next(s for s in layout.services(d, venv) if s.name == "primary-nova-api")
+    nova_before = core.fingerprint(d, venv, nova)
+    conf = d.rconf("primary") / "cinder" / "cinder.conf"
+    conf.write_text(conf.read_text() + "\n# changed\n")
+    assert core.fingerprint(d, venv, svc) != before
+    assert core.fingerprint(d, venv, nova) == nova_before

@@ -77,6 +77,8 @@ def test_pss_and_marker(tmp_path):
                       tmp_path / "m.log")
     try:
         assert _wait(lambda: pid in procs.marked(str(tmp_path)))
+        assert procs.lab_marker_of({pid}) == str(tmp_path)
+        assert procs.lab_marker_of({os.getpid()}) in (None, os.environ.get("GOVCLOUD_OSLAB"))
     finally:
         procs.stop(tmp_path / "run", "m", timeout=5)
 

@@ -296,6 +296,10 @@ def _free_port_or_fail(d: Dirs, svc: Service) -> None:
         log(f"{svc.name}: port {svc.port} held by leftover lab processes {sorted(owners)}: stopping them")
         procs.stop_pids(owners, 10)
         return
+    other = procs.lab_marker_of(owners)
+    if other:
+        raise _fail(d, svc.name, f"port 127.0.0.1:{svc.port} is held by the OpenStack lab of another checkout "
+                                 f"({other}): run `govcloud lab down --only openstack` there first")
     raise _fail(d, svc.name, f"port 127.0.0.1:{svc.port} is used by another program (pids {sorted(owners)})")
 
 

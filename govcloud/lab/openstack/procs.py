@@ -119,6 +119,19 @@ def marked(marker: str) -> set[int]:
     return out
 
 
+def lab_marker_of(pids: set[int]) -> str | None:
+    """The GOVCLOUD_OSLAB value (a lab's state dir) in the environment of any of `pids`, if one has it."""
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                for item in f.read().split(b"\0"):
+                    if item.startswith(b"GOVCLOUD_OSLAB="):
+                        return item.split(b"=", 1)[1].decode(errors="replace")
+        except OSError:
+            continue
+    return None
+
+
 def _signal_all(pids: set[int], sig: int) -> None:
     for pid in pids:
         try:
