@@ -3,7 +3,7 @@
 A throwaway Pulumi project in a temp dir declares OpenStack resources from a JSON spec (stacks
 `citest-policy-*`). One compliant stack must produce no mandatory policy event; one violating stack
 carries one violation per policy and every policy id must show up as mandatory. Tenants and zones come
-from the repo's example catalog (wjw and rsj, both level 3; link wjw:app -> rsj:app tcp/443).
+from a pinned copy of two example tenants (wjw and rsj, both level 3; link wjw:app -> rsj:app tcp/443).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from govcloud import policy as policy_cli
 from govcloud import toolchain
@@ -192,11 +193,29 @@ class Project:
                             "--non-interactive"], cwd=self.root, env=self.env, capture_output=True, timeout=300)
 
 
+def catalog(d: Path) -> Path:
+    """wjw (level 3) and rsj (level 3) from the example catalog, pinned to what the specs above assume."""
+    d.mkdir(parents=True, exist_ok=True)
+    for tid, n, exchange in (("wjw", 17, [{"to": "rsj", "from_zone": "app", "to_zone": "app", "protocol": "tcp",
+                                            "ports": [443], "purpose": "citest"}]), ("rsj", 19, [])):
+        t = yaml.safe_load((REPO / "infra/tenants" / f"{tid}.yaml").read_text(encoding="utf-8"))
+        t.update(mlps_level=3, quota_class="medium", exchange=exchange, zones=[
+            {"name": "mgmt", "kind": "management", "cidr": f"10.{n}.0.0/24"},
+            {"name": "app", "kind": "business", "cidr": f"10.{n}.1.0/24"},
+            {"name": "db", "kind": "database", "cidr": f"10.{n}.2.0/24"}])
+        t.pop("quota_multiplier", None)
+        (d / f"{tid}.yaml").write_text(yaml.safe_dump(t, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return d
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, openstack_lab, pulumi_env):
-    empty = tmp_path_factory.mktemp("waivers") / "none.yaml"
+    tmp = tmp_path_factory.mktemp("policy-config")
+    empty = tmp / "none.yaml"
     empty.write_text("waivers: []\n")
-    env = {**pulumi_env, "GOVCLOUD_WAIVERS": str(empty)}
+    cfg = tmp / "pack.yaml"
+    cfg.write_text(yaml.safe_dump({"catalogDir": str(catalog(tmp / "tenants"))}), encoding="utf-8")
+    env = {**pulumi_env, "GOVCLOUD_WAIVERS": str(empty), "GOVCLOUD_POLICY_CONFIG": str(cfg)}
     p = Project(tmp_path_factory.mktemp("citest-policy"), openstack_lab, env)
     yield p
     p.cleanup()
