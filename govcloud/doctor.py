@@ -88,7 +88,8 @@ def check_plugins() -> list[Check]:
         if not os.access(pulumi, os.X_OK):
             checks.append(Check(label, False, "cannot list plugins: pulumi CLI missing", _setup_cmd("pulumi")))
             continue
-        proc = subprocess.run([*toolchain.pulumi_argv(), "plugin", "ls", "--json"], env=toolchain.pulumi_env(),
+        proc = subprocess.run([*toolchain.pulumi_argv(), "plugin", "ls", "--json"],
+                              env=toolchain.pulumi_env(create=False),
                               capture_output=True, text=True, timeout=120, check=False)
         try:
             listed = json.loads(proc.stdout or "[]") or []
@@ -153,7 +154,7 @@ def check_lab() -> Check:
 
 
 def run_checks() -> list[Check]:
-    return [check_go(), *check_tools(), *check_plugins(), *check_state(), check_lab()]
+    return [check_go(), *check_state(), *check_tools(), *check_plugins(), check_lab()]
 
 
 def handler(args: argparse.Namespace) -> int:

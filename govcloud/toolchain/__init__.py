@@ -57,25 +57,29 @@ def passphrase_file(create: bool = True) -> Path:
     return path
 
 
-def backend_url() -> str:
+def backend_url(create: bool = True) -> str:
     """PULUMI_BACKEND_URL: an operator's setting wins (e.g. s3://bucket?endpoint=...); default local file state."""
     url = os.environ.get("PULUMI_BACKEND_URL")
     if url:
         return url
     state = state_backend_dir()
-    state.mkdir(parents=True, exist_ok=True)
+    if create:
+        state.mkdir(parents=True, exist_ok=True)
     return f"file://{state}"
 
 
-def pulumi_env(base: dict | None = None) -> dict:
-    """A complete environment for running the Pulumi CLI: os.environ (or `base`) plus our settings."""
+def pulumi_env(base: dict | None = None, create: bool = True) -> dict:
+    """A complete environment for running the Pulumi CLI: os.environ (or `base`) plus our settings.
+    With create=False (doctor) nothing is created on disk: no state dir, no passphrase file."""
     env = dict(os.environ if base is None else base)
     home = pulumi_home()
-    home.mkdir(parents=True, exist_ok=True)
+    if create:
+        home.mkdir(parents=True, exist_ok=True)
     env["PULUMI_HOME"] = str(home)
-    env["PULUMI_BACKEND_URL"] = backend_url()
+    env["PULUMI_BACKEND_URL"] = backend_url(create)
     if "PULUMI_CONFIG_PASSPHRASE" not in env:
-        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = env.get("PULUMI_CONFIG_PASSPHRASE_FILE") or str(passphrase_file())
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = env.get("PULUMI_CONFIG_PASSPHRASE_FILE") or \
+            str(passphrase_file(create))
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     env["PULUMI_DIY_BACKEND_NO_LEGACY_WARNING"] = "true"

@@ -293,7 +293,7 @@ def installed_version(name: str, bin_dir: Path | None = None) -> str | None:
         return None
     try:
         proc = subprocess.run([str(exe), *spec["version_args"]], capture_output=True, text=True, timeout=60,
-                              env=toolchain.pulumi_env(), check=False)
+                              env=toolchain.pulumi_env(create=False), check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(spec["version_regex"], proc.stdout + proc.stderr)

@@ -41,3 +41,15 @@ def test_group_readable_passphrase_fails(tmp_path, monkeypatch):
     checks = {c.name: c for c in doctor.check_state()}
     assert checks["state backend"].ok
     assert not checks["passphrase"].ok and "chmod 600" in checks["passphrase"].fix
+
+
+def test_doctor_creates_nothing_and_reports_missing_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOVCLOUD_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("GOVCLOUD_TOOL_BIN", str(tmp_path / "empty"))
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.setattr(doctor, "check_lab", lambda: doctor.Check("lab", False, "unknown", required=False))
+    checks = {c.name: c for c in doctor.run_checks()}
+    assert not checks["passphrase"].ok and checks["passphrase"].fix.endswith("govcloud setup")
+    assert not checks["state backend"].ok
+    assert not (tmp_path / "state").exists(), "doctor must only look, never create"
