@@ -525,19 +525,32 @@ def up() -> dict:
             _write_marker(d)  # databases done: a later failure restarts services, it does not re-initialise
         from govcloud.lab.openstack import seed
 
-        for s in [s for s in by_group["keystone"] if s in todo]:
-            log(f"starting {s.name}")
-            start_service(d, venv, s)
-        wait_listening(d, by_group["keystone"], 120)
-        seed.identity(d, sec)  # service users must exist before nova-conductor/scheduler start
-        rest = [s for s in by_group["region"] if s in todo]
-        if rest:
-            log(f"starting {len(rest)} services: {', '.join(s.name for s in rest)}")
-        for s in rest:
-            start_service(d, venv, s)
+        seeded = bool((_read_marker(d) or {}).get("seeded"))
+        if seeded:
+            # service users exist already: Keystone and the region services start together
+            rest = [s for s in by_group["keystone"] + by_group["region"] if s in todo]
+            if rest:
+                log(f"starting {len(rest)} services: {', '.join(s.name for s in rest)}")
+            for s in rest:
+                start_service(d, venv, s)
+            wait_listening(d, by_group["keystone"], 120)
+            seed.identity(d, sec)
+        else:
+            for s in [s for s in by_group["keystone"] if s in todo]:
+                log(f"starting {s.name}")
+                start_service(d, venv, s)
+            wait_listening(d, by_group["keystone"], 120)
+            seed.identity(d, sec)  # service users must exist before nova-conductor/scheduler start
+            rest = [s for s in by_group["region"] if s in todo]
+            if rest:
+                log(f"starting {len(rest)} services: {', '.join(s.name for s in rest)}")
+            for s in rest:
+                start_service(d, venv, s)
         wait_listening(d, by_group["region"], 240)
         seed.wait_ready(d, sec, timeout=300)
         seed.resources(d, sec)
+        if not seeded:
+            _write_marker(d, seeded=True)
         log(f"usable after {time.monotonic() - t0:.0f} s")
     return status()
 
@@ -549,9 +562,9 @@ def _read_marker(d: Dirs) -> dict | None:
         return None
 
 
-def _write_marker(d: Dirs) -> None:
-    d.marker.write_text(json.dumps({"venv": layout.venv_key(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                   time.gmtime())}))
+def _write_marker(d: Dirs, seeded: bool = False) -> None:
+    d.marker.write_text(json.dumps({"venv": layout.venv_key(), "seeded": seeded,
+                                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
 
 
 INFRA = ("mariadb", "memcached", "dr-memcached", "epmd", "rabbitmq")
