@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -146,6 +147,8 @@ def _run_measured(argv: list[str], cwd: Path, env: dict, log: Path) -> tuple[flo
         digits = re.findall(r"^\d+$", stats.read_text(), re.M)
         if digits:
             peak = int(digits[-1]) / 1024
+    else:  # no GNU time: the largest child this process has waited for so far (an upper bound)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, peak
 
 
