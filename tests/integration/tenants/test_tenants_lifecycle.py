@@ -42,7 +42,7 @@ def env(openstack_lab, tmp_path_factory):
     project = make_project(tmp / "project", STACK, cat, clouds, keypair(tmp), ROLE)
     # a crashed earlier run may have left its stack and resources: start from a clean lab
     tenants.ensure_stack(STACK, cwd=project)
-    tenants.pulumi(["stack", "rm", "--yes", "--force"], STACK, cwd=project)
+    tenants.pulumi(["stack", "rm", "--yes", "--force", "--preserve-config"], STACK, cwd=project)
     purge(clouds, IDS, ROLE)
     conn = connect(clouds)
     before = snapshot(conn)
