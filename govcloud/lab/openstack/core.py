@@ -647,14 +647,15 @@ def status() -> dict:
         region_of = {s.name: (s.region or "shared") for s in svcs}
         by_region: dict[str, int] = {}
         total = 0
-        for pid, name in lab_pids(d).items():
+        pids = lab_pids(d)
+        for pid, name in pids.items():
             kib = procs.pss_kib(pid)
             total += kib
             key = region_of.get(name, "shared")
             by_region[key] = by_region.get(key, 0) + kib
         out["memory_mib"] = round(total / 1024)
         out["memory_by_region"] = {k: round(v / 1024) for k, v in sorted(by_region.items())}
-        out["processes"] = len(lab_pids(d)) if out["services"] else 0
+        out["processes"] = len(pids)
         out["venv"] = str(layout.venv_dir())
     except Exception as e:  # noqa: BLE001 - status must never raise (doctor calls it)
         out["error"] = f"{type(e).__name__}: {e}"
