@@ -175,3 +175,32 @@ def test_provider_seed(openstack_lab, region):
     enc = admin.block_storage.get_type_encryption(types["encrypted"])
     assert (enc.provider, enc.cipher, enc.key_size, enc.control_location) == (
         "luks", "aes-xts-plain64", 256, "front-end")
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_swift_versioned_container_with_quota(openstack_lab, region):
+    op = _connect(openstack_lab["clouds_yaml"], "govcloud-operator", region)
+    name = f"citest-{region}-{uuid.uuid4().hex[:6]}-records"
+    r = op.object_store.put(f"/{name}", headers={"X-Versions-Enabled": "true",
+                                                 "X-Container-Meta-Quota-Bytes": "4096"})
+    assert r.status_code in (201, 202), r.status_code
+    try:
+        head = op.object_store.head(f"/{name}").headers
+        assert head.get("X-Versions-Enabled", "").lower() == "true"
+        assert head.get("X-Container-Meta-Quota-Bytes") == "4096"
+        for body in (b"v1", b"v2"):
+            assert op.object_store.put(f"/{name}/doc", data=body).status_code == 201
+        versions = op.object_store.get(f"/{name}?versions", headers={"Accept": "application/json"}).json()
+        assert len([v for v in versions if v["name"] == "doc"]) == 2
+        assert op.object_store.get(f"/{name}/doc").content == b"v2"
+        over = op.object_store.put(f"/{name}/big", data=b"x" * 8192, raise_exc=False)
+        assert over.status_code == 413
+    finally:
+        # versions first, then disable versioning, then the container
+        versions = op.object_store.get(f"/{name}?versions", headers={"Accept": "application/json"},
+                                       raise_exc=False)
+        if versions.ok:
+            for v in versions.json():
+                op.object_store.delete(f"/{name}/{v['name']}?version-id={v['version_id']}", raise_exc=False)
+        op.object_store.post(f"/{name}", headers={"X-Versions-Enabled": "false"}, raise_exc=False)
+        op.object_store.delete(f"/{name}", raise_exc=False)
