@@ -87,7 +87,7 @@ def node_uuid(nodename: str) -> str:
 def render_all(d: Dirs, venv: Path, sec: dict) -> None:
     """Write every config file of the lab (unchanged files are left alone)."""
     g = layout.variables(d, sec)
-    _write(d.etc / "my.cnf", render("my.cnf", g))
+    _write(d.etc / "my.cnf", render("mariadb.conf", g))
     _write(d.etc / "keystone" / "keystone.conf", render("keystone.conf", g))
     rb = d.etc / "rabbitmq"
     _write(rb / "rabbitmq.conf", render("rabbitmq.conf", g))

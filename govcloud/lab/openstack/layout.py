@@ -17,7 +17,7 @@ REGIONS = ("primary", "dr")
 CLOUDS = ("govcloud-admin", "govcloud-operator")
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
-SERVICES_IN = HERE / "services.in"
+SERVICES_IN = HERE / "services.txt"
 CONSTRAINTS = HERE / "constraints.txt"
 
 # Shared infrastructure ports (127.0.0.1 only).
