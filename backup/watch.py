@@ -36,8 +36,11 @@ def watch(job: Job, max_runs: int | None = None, stop_after_s: float | None = No
     def _stop(*_):
         stopping["flag"] = True
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    try:
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    except ValueError:  # not the main thread (embedded use): stop by duration/max_runs only
+        pass
     t_end = time.monotonic() + stop_after_s if stop_after_s else None
     runs = 0
     pending_since: float | None = time.monotonic()  # run once at start: catch changes made while stopped
@@ -69,7 +72,7 @@ def watch(job: Job, max_runs: int | None = None, stop_after_s: float | None = No
             except BackupError as exc:
                 failures += 1
                 pending_since = started  # still at risk: keep the oldest pending time
-                retry_at = time.monotonic() + min(60.0, 2.0 ** min(failures, 6))
+                retry_at = time.monotonic() + min(30.0, 2.0 ** min(failures - 1, 5))
                 event("watch_run_failed", job=job.name, failures=failures, error=str(exc))
             if max_runs and runs >= max_runs:
                 break
