@@ -130,6 +130,7 @@ class Context:
     backup_classes: dict = field(default_factory=dict)
     waivers: list = field(default_factory=list)
     today: dt.date | None = None
+    _zone_cache: list | None = field(default=None, init=False, repr=False)
 
     def tenant_of(self, name: str | None) -> dict | None:
         """The catalog tenant whose id prefixes the resource name ("<id>-...")."""
@@ -155,17 +156,17 @@ class Context:
                     best = z
         return best
 
+    def _zones(self) -> list[tuple[dict, dict]]:
+        if self._zone_cache is None:
+            self._zone_cache = [(t, z) for t in self.tenants.values() for z in t.get("zones") or []]
+        return self._zone_cache
+
     def zone_by_cidr(self, prefix: str) -> list[tuple[dict, dict]]:
         """(tenant, zone) pairs whose CIDR overlaps `prefix`."""
-        out = []
-        for t in self.tenants.values():
-            for z in t.get("zones") or []:
-                if rules.cidr_overlaps(prefix, str(z.get("cidr"))):
-                    out.append((t, z))
-        return out
+        return [(t, z) for t, z in self._zones() if rules.cidr_overlaps(prefix, str(z.get("cidr")))]
 
     def business_cidrs(self) -> list[str]:
-        return [str(z["cidr"]) for t in self.tenants.values() for z in t.get("zones") or []
+        return [str(z["cidr"]) for _t, z in self._zones()
                 if z.get("kind") in ("business", "database", "dmz") and z.get("cidr")]
 
     def quota_ceiling_of(self, tenant: dict) -> dict[str, int] | None:
@@ -378,7 +379,7 @@ def _cross_tenant_sg_rule(res: Res, rule: dict, tenant: dict, ctx: Context,
         return []
     zone = _sg_zone(res, ctx, tenant, by_urn)
     direction = str(rule.get("direction") or "ingress").lower()
-    ports = rules.rule_ports(rule, range(1, 65536)) if (rule.get("portRangeMin") or rule.get("portRangeMax")) else None
+    ports = rules.port_range(rule)
     out = []
     for other, ozone in ctx.zone_by_cidr(prefix):
         if other["id"] == tenant["id"]:
@@ -393,7 +394,7 @@ def _cross_tenant_sg_rule(res: Res, rule: dict, tenant: dict, ctx: Context,
                                 f"{direction} rule admits {prefix} ({other['id']} zone {ozone.get('name')}) "
                                 f"but the catalog declares no exchange link {sender['id']}:{fz} -> "
                                 f"{receiver['id']}:{tz or '?'}"
-                                + (f" ports {ports[0]}-{ports[-1]}" if ports else "")))
+                                + (f" ports {ports.start}-{ports.stop - 1}" if ports else "")))
     return out
 
 

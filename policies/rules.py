@@ -12,12 +12,14 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 ANY_CIDRS = ("0.0.0.0/0", "::/0")
 
 
 # ---------------------------------------------------------------- helpers
 
+@lru_cache(maxsize=4096)
 def _net(cidr: str):
     try:
         return ipaddress.ip_network(str(cidr).strip(), strict=False)
@@ -25,6 +27,7 @@ def _net(cidr: str):
         return None
 
 
+@lru_cache(maxsize=65536)
 def cidr_overlaps(a: str, b: str) -> bool:
     na, nb = _net(a), _net(b)
     return bool(na and nb and na.version == nb.version and na.overlaps(nb))
@@ -33,6 +36,21 @@ def cidr_overlaps(a: str, b: str) -> bool:
 def cidr_within(inner: str, outer: str) -> bool:
     ni, no = _net(inner), _net(outer)
     return bool(ni and no and ni.version == no.version and ni.subnet_of(no))
+
+
+def port_range(rule: Mapping) -> range | None:
+    """The ports a rule opens as a range (None: every port; empty range: none, e.g. icmp)."""
+    proto = str(rule.get("protocol") or "any").lower()
+    if proto in ("icmp", "ipv6-icmp", "icmpv6", "1", "58"):
+        return range(0)
+    lo, hi = rule.get("portRangeMin"), rule.get("portRangeMax")
+    lo = int(lo) if lo not in (None, "", 0) else None
+    hi = int(hi) if hi not in (None, "", 0) else None
+    if lo is None and hi is None:
+        return None
+    lo = lo if lo is not None else hi
+    hi = hi if hi is not None else lo
+    return range(lo, hi + 1)
 
 
 def rule_ports(rule: Mapping, ports: Iterable[int]) -> list[int]:
@@ -240,7 +258,6 @@ def link_declared(exchange_of_sender: Iterable[Mapping], receiver: str, from_zon
                   to_zone: str | None, ports: Iterable[int] | None = None, protocol: str | None = None) -> bool:
     """Does the sender's catalog declare a link to `receiver` covering the zones, protocol and ports?
     None means "not known / any" for zones, ports and protocol."""
-    ports = list(ports) if ports is not None else None
     for link in exchange_of_sender or []:
         if link.get("to") != receiver:
             continue
@@ -252,8 +269,10 @@ def link_declared(exchange_of_sender: Iterable[Mapping], receiver: str, from_zon
         if protocol and protocol.lower() not in ("any", lproto):
             continue
         lports = link.get("ports")
-        if ports is not None and lports and not set(ports) <= {int(p) for p in lports}:
-            continue
+        if ports is not None and lports:
+            allowed = {int(p) for p in lports}
+            if not all(p in allowed for p in ports):
+                continue
         return True
     return False
 
