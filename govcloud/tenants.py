@@ -147,7 +147,7 @@ def summarize_steps(steps: list[dict], ids: set[str]) -> dict[str, list[dict]]:
     per: dict[str, list[dict]] = defaultdict(list)
     for s in steps:
         op = s.get("op")
-        if op in (None, "same", "read"):
+        if op in (None, "same", "read", "refresh"):
             continue
         urn = s.get("urn", "")
         rtype = urn.split("::")[-2].split("$")[-1] if urn.count("::") >= 3 else ""

@@ -186,7 +186,7 @@ class Tenant(pulumi.ComponentResource):
         keypair = None
         if t["servers"]:
             keypair = openstack.compute.Keypair(f"{tid}-ops", name=f"{tid}-ops", region=region[PRIMARY],
-                                                public_key=shared.ops_public_key, opts=T())
+                                                public_key=shared.ops_public_key, opts=T(delete_before_replace=True))
 
         groups: dict[str, openstack.compute.ServerGroup] = {}
         if t["mlps_level"] == 3:
@@ -228,13 +228,15 @@ class Tenant(pulumi.ComponentResource):
                 force_destroy=shared.force_destroy_containers,
                 metadata={"quota-bytes": str(quota_gb * 1024 ** 3), "department": t["id"],
                           "mlps-level": str(t["mlps_level"]), "backup-class": t["backup_class"]},
-                opts=T(DR))
+                opts=T(DR, delete_before_replace=True))
             names.append(full)
 
+        # member (+ reader, which Keystone implies and reports back: listing it keeps refresh clean)
         cred = openstack.identity.ApplicationCredential(
             f"{tid}-backup-agent", name=f"{tid}-backup-agent", region=region[PRIMARY],
             description=f"restic agents of {t['name']}: object storage in {region[DR]}",
-            roles=["member"], opts=T(additional_secret_outputs=["secret"]))
+            roles=["member", "reader"],
+            opts=T(additional_secret_outputs=["secret"], delete_before_replace=True))
 
         self.hosts = hosts
         # The secret is exported on its own: a secret inside a map would make the whole map secret.

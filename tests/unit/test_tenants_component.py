@@ -175,7 +175,7 @@ def test_backup_containers_in_dr_and_credential(example):
         assert int(r["inputs"]["metadata"]["quota-bytes"]) > 0
         assert r["provider"].split("::")[-2].endswith("-dr")
     creds = of_type(example, "identity/applicationCredential:ApplicationCredential")
-    assert len(creds) == 10 and all(c["inputs"]["roles"] == ["member"] for c in creds)
+    assert len(creds) == 10 and all(c["inputs"]["roles"] == ["member", "reader"] for c in creds)
 
 
 def test_every_resource_name_starts_with_tenant_id(example):
