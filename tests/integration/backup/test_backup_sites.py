@@ -192,6 +192,12 @@ def test_sigkill_mid_backup_next_run_clears_stale_lock(world):
         "filename": "slow.bin"}}
     cfg = make_config(world, "kill", extra_sources=[slow], remote=False)
     repo = world["base"] / "repo-kill"
+    # become the subreaper of what we start, so the restic orphaned by the SIGKILL is reaped by us at once
+    # (its lock turns stale only once its PID is gone) instead of whenever the machine's PID 1 gets to it
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_CHILD_SUBREAPER = 36
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     proc = subprocess.Popen([PY, "-m", "backup", "run", "-c", str(cfg)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -205,6 +211,12 @@ def test_sigkill_mid_backup_next_run_clears_stale_lock(world):
         pids = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        for p in pids:
+            try:
+                os.waitpid(int(p), 0)
+            except (ChildProcessError, ValueError):
+                pass
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
     assert proc.returncode == -signal.SIGKILL
     # the orphaned restic is reaped by PID 1; until then its PID exists and its lock is not yet stale
     _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 60, "killed processes reaped")
