@@ -508,6 +508,13 @@ def up() -> dict:
             seed.wait_ready(d, sec, timeout=120)
             return status()
         first = marker is None
+        restarted_infra = [s.name for s in todo if s.name in ("mariadb", "rabbitmq")]
+        if restarted_infra and not first:
+            # services that outlived their database/message bus may hang on lost RPC replies: restart them
+            more = [s for s in by_group["region"] if s not in todo]
+            if more:
+                log(f"{', '.join(restarted_infra)} restarted: restarting the region services too")
+                todo += more
         if first:
             init_mariadb_datadir(d, venv)
         infra = [s for s in by_group["infra"] if s in todo]

@@ -115,10 +115,24 @@ def identity(d: Dirs, sec: dict) -> None:
 
 # ---------------------------------------------------------------- readiness
 
+def _fresh(updated_at: str | None, within: float = 30) -> bool:
+    """True if a service heartbeat timestamp (UTC, ISO without zone) is younger than `within` seconds."""
+    if not updated_at:
+        return False
+    import datetime as dt
+
+    ts = dt.datetime.fromisoformat(updated_at.replace("Z", "").split("+")[0])
+    age = dt.datetime.now(dt.UTC).replace(tzinfo=None) - ts
+    return age.total_seconds() < within
+
+
 def _checks(conn) -> dict[str, callable]:
     def hypervisors():
         hv = [h for h in conn.compute.hypervisors(details=True) if h.state == "up" and h.status == "enabled"]
-        return len(hv) >= layout.COMPUTE_HOSTS
+        # "up" only means a heartbeat within the last minute: also require fresh ones (every 10 s), so a
+        # compute that lost its RPC connection (e.g. RabbitMQ restarted) does not count
+        fresh = [s for s in conn.compute.services(binary="nova-compute") if _fresh(s.updated_at)]
+        return len(hv) >= layout.COMPUTE_HOSTS and len(fresh) >= layout.COMPUTE_HOSTS
 
     def providers():
         rps = conn.placement.get("/resource_providers").json()["resource_providers"]
@@ -129,7 +143,8 @@ def _checks(conn) -> dict[str, callable]:
         return with_inv >= layout.COMPUTE_HOSTS
 
     def volume():
-        up = [s for s in conn.block_storage.services() if s.binary == "cinder-volume" and s.state == "up"]
+        up = [s for s in conn.block_storage.services()
+              if s.binary == "cinder-volume" and s.state == "up" and _fresh(s.updated_at)]
         pools = conn.block_storage.get("/scheduler-stats/get_pools").json().get("pools", [])
         return bool(up) and bool(pools)
 
