@@ -118,6 +118,16 @@ def test_audit_before_harden_finds_failures_and_agrees_with_testinfra(lab):
     assert_agree(rows, run_testinfra(lab, HOST3, lab["dir"] / "ti-before.xml"))
 
 
+def test_harden_selected_controls_only(lab):
+    plan = service.plan(lab["inv"], controls="L3-CES1-17", waivers_file=lab["waivers"])
+    res = service.harden(plan, live=False)
+    assert res.ok, res.failures
+    paths = set(res.changed_paths.get(HOST3, []))
+    assert "roles/mlps_intrusion/tasks/nftables.yml" in paths
+    assert paths <= {"roles/mlps_intrusion/tasks/nftables.yml", "roles/mlps_intrusion/tasks/sysctl_net.yml",
+                     "roles/mlps_intrusion/handlers/main.yml"}, paths
+
+
 def test_harden_passes_and_second_run_changes_nothing(lab):
     plan = service.plan(lab["inv"], waivers_file=lab["waivers"])
     assert plan.extravars["mlps_waivers"] == {HOST3: [WAIVED]}
