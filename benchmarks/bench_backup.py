@@ -104,6 +104,9 @@ def bench_overhead(tmp: Path, size_mib: int, reps: int) -> dict:
            "raw_incr_s": statistics.median(raw_inc), "wrapper_incr_s": statistics.median(wr_inc)}
     out["ratio_full"] = out["wrapper_full_s"] / out["raw_full_s"]
     out["ratio_incr"] = out["wrapper_incr_s"] / out["raw_incr_s"]
+    # on a shared machine the minimum is the least noisy estimate of each side's cost
+    out["ratio_full_min"] = min(wr_full) / min(raw_full)
+    out["ratio_incr_min"] = min(wr_inc) / min(raw_inc)
     shutil.rmtree(data)
     return out
 
@@ -205,7 +208,8 @@ def main() -> int:
             print(f"wrapper overhead ({o['data_mib']} MiB, {o['files']} files, median of {o['reps']}): "
                   f"full {o['wrapper_full_s']:.2f} s vs raw {o['raw_full_s']:.2f} s = ratio {o['ratio_full']:.3f}; "
                   f"incremental {o['wrapper_incr_s']:.2f} s vs raw {o['raw_incr_s']:.2f} s = ratio {o['ratio_incr']:.3f} "
-                  f"(target <= 1.03)")
+                  f"(target <= 1.03); best-of-{o['reps']} ratios: full {o['ratio_full_min']:.3f}, "
+                  f"incremental {o['ratio_incr_min']:.3f}")
         if "watch" in only:
             w = bench_watch(tmp, a.watch_s)
             print(f"watch RPO under continuous writes ({w['writes']} writes, {w['runs']} runs): "

@@ -39,7 +39,8 @@ def test_swift_site_replicate_and_drill(openstack_lab, tmp_path):
            "sites": [{"name": "primary", "role": "primary", "type": "local", "path": str(tmp_path / "repo")},
                      {"name": "dr-swift", "role": "async", "type": "swift",
                       "container": f"govcloud-bk-{uuid.uuid4().hex[:8]}", "path": "/wjw",
-                      "credential_file": str(rc)}],
+                      "credential_file": str(rc), "timeout_s": 180}],
+           "replicate": {"attempts": 3, "backoff_s": 5},
            "drill": {"scratch_dir": str(tmp_path / "scratch"), "report_dir": str(tmp_path / "rep")}}
     p = tmp_path / "swift.json"
     p.write_text(json.dumps(cfg))
