@@ -139,6 +139,59 @@ def test_harden_passes_and_second_run_changes_nothing(lab):
     assert {h: s["changed"] for h, s in second.stats.items()} == {HOST3: 0}, second.changed
 
 
+SU_PROBE = r'''
+import json, os, pty, select, sys, time
+
+def su(user, password, timeout=20):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.setgid(65534); os.setuid(65534)
+        os.execvp("su", ["su", "-c", "id -un", user])
+    out = b""; sent = False; end = time.time() + timeout
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not sent and b"assword" in out:
+                os.write(fd, password.encode() + b"\n"); sent = True
+    for _ in range(100):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -9, out.decode(errors="replace")
+
+user, good, bad, deny = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+results = {"first_good": su(user, good)[0]}
+results["bad"] = [su(user, bad)[0] for _ in range(deny)]
+rc, out = su(user, good)
+results["good_after_lock"] = rc
+print(json.dumps(results))
+'''
+
+
+def test_faillock_locks_a_user_out_after_failed_password_logins(lab):
+    """The PAM stack built by pam-auth-update really works: a good password is accepted, `deny` bad ones
+    lock the account, then even the good password is refused (su as nobody on a pty, through common-auth)."""
+    run = lab["hosts"].run
+    run(HOST3, "id mlpsprobe >/dev/null 2>&1 || useradd -m mlpsprobe; echo 'mlpsprobe:Qx7#kv9Lm2pZ' | chpasswd; "
+               "faillock --user mlpsprobe --reset")
+    try:
+        r = run(HOST3, "python3 - mlpsprobe 'Qx7#kv9Lm2pZ' 'wrong-Pass-1' 5", input=SU_PROBE, timeout=240)
+        result = json.loads(r.stdout.strip().splitlines()[-1])
+        assert result == {"first_good": 0, "bad": [1] * 5, "good_after_lock": 1}, r.stdout + r.stderr
+    finally:
+        run(HOST3, "faillock --user mlpsprobe --reset; userdel -r mlpsprobe", check=False)
+
+
 def test_audit_after_harden_all_pass_and_agrees_with_testinfra(lab, capsys):
     from govcloud.cli import main
 
