@@ -25,11 +25,13 @@ DEVSEC_PLAY = """- name: dev-sec os_hardening (benchmark)
   become: true
   gather_facts: true
   vars:
-    # the lab hosts have no package mirror (passwdqc, kmod cannot be installed) and auditd is masked
-    # (shared kernel): without these three os_hardening stops half-way; everything else is dev-sec's default
+    # the lab hosts have no package mirror (passwdqc, kmod cannot be installed), auditd is masked and
+    # kernel.* sysctls are read-only (shared kernel): without these four os_hardening stops half-way.
+    # Everything else is dev-sec's default.
     os_auth_pam_passwdqc_enable: false
     os_auditd_enabled: false
     os_modprobe_enabled: false
+    os_sysctl_enabled: false
   roles:
     - role: devsec.hardening.os_hardening
 """
