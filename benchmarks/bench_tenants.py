@@ -86,7 +86,7 @@ def timed(project: Path, stack: str, verb: str, *extra: str) -> tuple[float, sub
 
 def bench(label: str, catalog_dir: Path, clouds: str, pubkey: str, work: Path) -> dict:
     stack = f"bench-tenants-{label}"
-    project = work / label
+    project = work / f"project-{label}"
     make_project(project, stack, catalog_dir, clouds, pubkey)
     cat = catalog.load(catalog_dir)
     result = {"catalog": label, "tenants": len(cat.tenants),
