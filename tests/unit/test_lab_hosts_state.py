@@ -103,12 +103,14 @@ def test_inotify_room_check_refuses_a_host_that_would_not_boot(monkeypatch):
     from govcloud.errors import UserError
     from govcloud.lab.hosts import core
 
-    monkeypatch.setattr(core, "inotify_in_use", lambda: 0)
-    st = {"hosts": {f"h{i}": {} for i in range(17)}}
+    monkeypatch.setattr(core, "inotify_in_use", lambda: 60)  # 10 running hosts
+    st = {"hosts": {f"h{i}": {"state": "running"} for i in range(10)}}
+    st["hosts"].update({f"b{i}": {"state": "starting"} for i in range(9)})
     real_read = core.Path.read_text
     monkeypatch.setattr(core.Path, "read_text",
                         lambda self, *a, **k: "128\n" if "max_user_instances" in str(self) else real_read(self, *a, **k))
-    core.check_inotify_room(st, "ok-host")  # 17 * 7 + 7 = 126 <= 128
-    st["hosts"]["h17"] = {}
+    core.check_inotify_room(st, "ok-host")  # 60 + 9 * 6 + 6 = 120 <= 126
+    st["hosts"]["b9"] = {"state": "creating"}
+    st["hosts"]["b10"] = {"state": "creating"}
     with pytest.raises(UserError, match=r"lab host no-room: no room .* 0 more host\(s\) fit"):
         core.check_inotify_room(st, "no-room")

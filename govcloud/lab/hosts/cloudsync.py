@@ -142,27 +142,34 @@ def apply(specs: list[ServerSpec]) -> dict:
                 continue
             spec = want.get(name)
             if (spec is None or rec["address"] != spec.fixed_ip or rec.get("cidr") != spec.cidr
-                    or not core.running(rec)):
+                    or not rec.get("backup_address") or not core.running(rec)):
                 rec = st["hosts"].pop(name)
                 core.destroy(rec)
                 if spec is None:
                     removed.append(rec.get("inventory_name") or name)
-        for name, spec in want.items():
-            if name in st["hosts"]:
-                rec = st["hosts"][name]
-                rec["vars"] = spec.hostvars()
+        try:
+            for name, spec in want.items():
+                if name in st["hosts"]:
+                    rec = st["hosts"][name]
+                    rec["vars"] = spec.hostvars()
+                    rec["inventory_name"] = inv_names[spec.id]
+                    continue
+                net = ipaddress.ip_network(spec.cidr)
+                br = bridge_name(spec.cidr)
+                st["bridges"][br] = {"cidr": spec.cidr, "gateway": spec.gateway}
+                rec = core.create(st, name, "server", address=spec.fixed_ip, prefixlen=net.prefixlen,
+                                  gateway=spec.gateway, bridge=br, hostname=spec.hostname,
+                                  extra_keys=[spec.public_key] if spec.public_key else [], vars=spec.hostvars(),
+                                  backup_net=True)
                 rec["inventory_name"] = inv_names[spec.id]
-                continue
-            net = ipaddress.ip_network(spec.cidr)
-            br = bridge_name(spec.cidr)
-            st["bridges"][br] = {"cidr": spec.cidr, "gateway": spec.gateway}
-            rec = core.create(st, name, "server", address=spec.fixed_ip, prefixlen=net.prefixlen,
-                              gateway=spec.gateway, bridge=br, hostname=spec.hostname,
-                              extra_keys=[spec.public_key] if spec.public_key else [], vars=spec.hostvars())
-            rec["inventory_name"] = inv_names[spec.id]
-            rec["cidr"] = spec.cidr
-            added.append(inv_names[spec.id])
-            starting.append(name)
+                rec["cidr"] = spec.cidr
+                added.append(inv_names[spec.id])
+                starting.append(name)
+        finally:
+            # a host that fails to start (e.g. no room) must not leave the ones started before it
+            # unrecorded: save what exists so `down`/the next sync can see and manage them
+            core.save(st)
+            inventory.write(st)
         lab._drop_unused_bridges(st)
         # bridges of subnets whose state entry was lost (crash) but whose link still exists
         used = set(st["bridges"])

@@ -37,6 +37,7 @@ SSH_READY_TIMEOUT = 90.0
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 # systemd-nspawn --network-bridge names the machine side of the veth "vb-<machine>"; machines are "gc<vid>"
 VETH_HOST = "vb-gc"
+BACKUP_IF = "backup0"  # a server host's NIC on the DR sites' network (see create)
 SUBNET_BRIDGE = os.environ.get("GOVCLOUD_LAB_SUBNET_BRIDGE_PREFIX", "gcs")
 # binaries from the toolchain bound read-only into every host (hosts have no internet)
 TOOL_BINARIES = ("restic", "rest-server")
@@ -169,7 +170,8 @@ def write_known_hosts(st: dict) -> None:
 # ---------------------------------------------------------------- allocation
 
 def _used_addresses(st: dict) -> set[str]:
-    return {r["address"] for r in st["hosts"].values()}
+    return {r["address"] for r in st["hosts"].values()} | {
+        r["backup_address"] for r in st["hosts"].values() if r.get("backup_address")}
 
 
 def allocate_address(st: dict, preferred: str | None = None) -> str:
@@ -239,6 +241,10 @@ def _provision(rec: dict, merged: Path) -> None:
     rec["hostkeys"] = keys
     (etc / "systemd/network").mkdir(parents=True, exist_ok=True)
     (etc / "systemd/network/10-gclab.network").write_text(_network_file(rec))
+    if rec.get("backup_address"):
+        (etc / "systemd/network/11-gclab-backup.network").write_text(
+            f"[Match]\nName={BACKUP_IF}\n\n[Network]\nAddress={rec['backup_address']}/{NETWORK.prefixlen}\n"
+            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
     ssh_dir = merged / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     auth = [key_path().with_suffix(".pub").read_text().strip(), *rec.get("extra_keys", [])]
@@ -309,6 +315,9 @@ def start_container(rec: dict) -> None:
     cmd = [rootfs.nspawn(), "-q", "-D", str(merged), "-M", f"gc{rec['vid']}", f"--hostname={rec['hostname']}",
            "--register=no", "--keep-unit", f"--network-bridge={rec['bridge']}", "--resolv-conf=off",
            "--timezone=off", "--link-journal=no", "--console=passive", "-b"]
+    if rec.get("backup_address"):
+        sysutil.delete_link(backup_veth(rec))
+        cmd.append(f"--network-veth-extra={backup_veth(rec)}:{BACKUP_IF}")
     for b, src in rec.get("binaries", {}).items():
         cmd.append(f"--bind-ro={src}:/usr/local/bin/{b}")
     # Each host in a cgroup of its own: otherwise every container's systemd shares the same payload
@@ -329,6 +338,29 @@ def start_container(rec: dict) -> None:
     # Popen objects are dropped on purpose: the container outlives this process. Reap it if we are
     # still around when it exits (stop, kill) so no zombie is left behind.
     threading.Thread(target=p.wait, daemon=True).start()
+    if rec.get("backup_address"):
+        _attach_backup_veth(rec, p)
+
+
+def backup_veth(rec: dict) -> str:
+    """The machine side of a server host's second NIC (on the lab bridge)."""
+    return f"vx-gc{rec['vid']}"
+
+
+def _attach_backup_veth(rec: dict, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """nspawn creates the extra veth while it sets the container up: put its machine side into the lab bridge."""
+    name = backup_veth(rec)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if name in sysutil.links():
+            sysutil.ensure_bridge(BRIDGE, f"{GATEWAY}/{NETWORK.prefixlen}")
+            sysutil.sh("ip", "link", "set", name, "master", BRIDGE, "up")
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise UserError(f"lab host {rec['name']}: its backup-network link {name} did not appear; "
+                    f"see {node_dir(rec['name']) / 'console.log'}")
 
 
 def veth(rec: dict) -> str:
@@ -366,6 +398,8 @@ def stop_container(rec: dict, grace: float = 5.0) -> None:
             time.sleep(0.1)
         sysutil.kill_all([p for p in pids if sysutil.alive(p)], grace=0)
     sysutil.delete_link(veth(rec))
+    if rec.get("backup_address"):
+        sysutil.delete_link(backup_veth(rec))
     rec["pid"] = None
     rec["starttime"] = None
     rec["state"] = "stopped"
@@ -383,8 +417,8 @@ def destroy(rec: dict) -> None:
 # Every host's systemd holds inotify instances, counted against the machine's per-user limit
 # (fs.inotify.max_user_instances, often 128), which we must not raise: the machine is not ours to
 # reconfigure. The image masks what it can (logind, gettys: see _provision); this is what is left
-# per host (PID 1 and dbus), with a margin.
-INOTIFY_PER_HOST = 7
+# per host (PID 1 and dbus: 6 measured).
+INOTIFY_PER_HOST = 6
 
 
 def inotify_in_use() -> int:
@@ -409,8 +443,10 @@ def check_inotify_room(st: dict, name: str) -> None:
         limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
     except (OSError, ValueError):
         return
-    in_use = max(inotify_in_use(), INOTIFY_PER_HOST * len(st["hosts"]))
-    if in_use + INOTIFY_PER_HOST > limit:
+    # hosts started but not booted yet hold none so far: count what they will hold
+    booting = sum(1 for r in st["hosts"].values() if r.get("state") in ("creating", "starting"))
+    in_use = inotify_in_use() + INOTIFY_PER_HOST * booting
+    if in_use + INOTIFY_PER_HOST > limit - 2:
         fits = max(0, (limit - in_use) // INOTIFY_PER_HOST)
         raise UserError(
             f"lab host {name}: no room to start it: {in_use} of {limit} inotify instances "
@@ -422,7 +458,7 @@ def check_inotify_room(st: dict, name: str) -> None:
 def create(st: dict, name: str, role: str, *, address: str | None = None, prefixlen: int = 24,
            gateway: str = GATEWAY, bridge: str = BRIDGE, hostname: str | None = None,
            disk_mib: int = DEFAULT_DISK_MIB, extra_keys: list[str] | None = None, vars: dict | None = None,
-           provision=None) -> dict:
+           provision=None, backup_net: bool = False) -> dict:
     """Create and boot a fresh host (call under the lock; save state afterwards). Does not wait for SSH."""
     if not NAME_RE.match(name):
         raise UserError(f"lab host {name!r}: names are lowercase letters, digits and '-', 2-32 chars")
@@ -434,6 +470,11 @@ def create(st: dict, name: str, role: str, *, address: str | None = None, prefix
            "bridge": bridge, "vid": _allocate_vid(st), "disk_mib": int(disk_mib),
            "extra_keys": list(extra_keys or []), "vars": dict(vars or {}), "binaries": _tool_binaries(),
            "created": time.time(), "state": "creating", "pid": None, "starttime": None}
+    if backup_net:
+        # A second NIC on the lab bridge: the DR sites' network, as a real data centre has a backup
+        # network. Tenant subnets are not routed to it (the machine does not forward, and must not be
+        # reconfigured to), so this is how a server reaches the same-city and remote sites.
+        rec["backup_address"] = allocate_address(st)
     d = node_dir(name)
     sysutil.umount_all(d)
     shutil.rmtree(d, ignore_errors=True)

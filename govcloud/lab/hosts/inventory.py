@@ -33,6 +33,8 @@ def build(st: dict) -> dict:
               "ansible_ssh_private_key_file": str(core.key_path()), "ansible_ssh_common_args": common,
               "ansible_python_interpreter": "/usr/bin/python3", "lab_role": rec["role"],
               "lab_shared_kernel": True, "mlps_level": 3}
+        if rec.get("backup_address"):
+            hv["lab_backup_address"] = rec["backup_address"]
         hv.update(rec.get("vars") or {})
         inv_name = rec.get("inventory_name") or rec["name"]
         children.setdefault(group_of(rec["role"]), {"hosts": {}})["hosts"][inv_name] = hv
