@@ -123,6 +123,11 @@ def cmd_stack(args) -> int:
                 print(str(p), file=sys.stderr)
             raise UserError(f"catalog {args.catalog} has {len(problems)} problem(s); run `govcloud tenants validate`")
     extra = ["--diff"] if args.verb == "preview" and args.diff else []
+    if args.verb in ("preview", "up") and not args.no_policies:
+        # the MLPS guardrails check every preview and up (policies/)
+        extra += ["--policy-pack", str(paths.REPO / "policies")]
+    if args.verb == "up":
+        extra.append("--suppress-outputs")  # hosts and backup targets: `pulumi stack output` or `tenants inventory`
     return run_stack_command(args.verb, args.stack, extra).returncode
 
 
@@ -245,6 +250,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--catalog", default=default_catalog)
         if verb == "preview":
             p.add_argument("--diff", action="store_true")
+        if verb in ("preview", "up"):
+            p.add_argument("--no-policies", action="store_true", help="do not run the MLPS policy pack (policies/)")
         p.set_defaults(func=cmd_stack, verb=verb)
     p = sub.add_parser("drift", help="compare the cloud with the stack; exit 1 on drift, 2 if it cannot refresh")
     p.add_argument("--stack", default=DEFAULT_STACK)
