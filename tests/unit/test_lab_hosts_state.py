@@ -103,14 +103,20 @@ def test_inotify_room_check_refuses_a_host_that_would_not_boot(monkeypatch):
     from govcloud.errors import UserError
     from govcloud.lab.hosts import core
 
-    monkeypatch.setattr(core, "inotify_in_use", lambda: 60)  # 10 running hosts
+    monkeypatch.setattr(core, "inotify_in_use", lambda pids=None: 60 if pids is None else len(pids))
+    monkeypatch.setattr(core, "cgroup_dirs", lambda rec: rec.get("pids", []))
+    monkeypatch.setattr(core.sysutil, "cgroup_pids", lambda dirs: list(dirs))  # 1 instance per pid here
     st = {"hosts": {f"h{i}": {"state": "running"} for i in range(10)}}
-    st["hosts"].update({f"b{i}": {"state": "starting"} for i in range(9)})
+    import time
+
+    st["hosts"].update({f"b{i}": {"state": "starting", "created": time.time()} for i in range(9)})
+    # started long ago but never marked running: already counted by the measurement
+    st["hosts"].update({f"old{i}": {"state": "starting", "pids": [1] * 6} for i in range(5)})
     real_read = core.Path.read_text
     monkeypatch.setattr(core.Path, "read_text",
                         lambda self, *a, **k: "128\n" if "max_user_instances" in str(self) else real_read(self, *a, **k))
     core.check_inotify_room(st, "ok-host")  # 60 + 9 * 6 + 6 = 120 <= 126
-    st["hosts"]["b9"] = {"state": "creating"}
-    st["hosts"]["b10"] = {"state": "creating"}
+    st["hosts"]["b9"] = {"state": "creating", "created": time.time()}
+    st["hosts"]["b10"] = {"state": "creating", "created": time.time()}
     with pytest.raises(UserError, match=r"lab host no-room: no room .* 0 more host\(s\) fit"):
         core.check_inotify_room(st, "no-room")

@@ -153,6 +153,8 @@ def apply(specs: list[ServerSpec]) -> dict:
                     rec = st["hosts"][name]
                     rec["vars"] = spec.hostvars()
                     rec["inventory_name"] = inv_names[spec.id]
+                    if rec.get("state") == "starting":  # started by a sync that failed later on
+                        starting.append(name)
                     continue
                 net = ipaddress.ip_network(spec.cidr)
                 br = bridge_name(spec.cidr)

@@ -421,9 +421,11 @@ def destroy(rec: dict) -> None:
 INOTIFY_PER_HOST = 6
 
 
-def inotify_in_use() -> int:
+def inotify_in_use(pids=None) -> int:
+    """inotify instances held by `pids` (default: every process on the machine)."""
+    dirs = [Path(f"/proc/{p}/fd") for p in pids] if pids is not None else Path("/proc").glob("[0-9]*/fd")
     n = 0
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+    for fd_dir in dirs:
         try:
             for fd in fd_dir.iterdir():
                 try:
@@ -443,9 +445,10 @@ def check_inotify_room(st: dict, name: str) -> None:
         limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
     except (OSError, ValueError):
         return
-    # hosts started but not booted yet hold none so far: count what they will hold
-    booting = sum(1 for r in st["hosts"].values() if r.get("state") in ("creating", "starting"))
-    in_use = inotify_in_use() + INOTIFY_PER_HOST * booting
+    # hosts still booting hold only part of their share so far: count what they will hold
+    pending = sum(max(0, INOTIFY_PER_HOST - inotify_in_use(sysutil.cgroup_pids(cgroup_dirs(r))))
+                  for r in st["hosts"].values() if r.get("state") in ("creating", "starting"))
+    in_use = inotify_in_use() + pending
     if in_use + INOTIFY_PER_HOST > limit - 2:
         fits = max(0, (limit - in_use) // INOTIFY_PER_HOST)
         raise UserError(
