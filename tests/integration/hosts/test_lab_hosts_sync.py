@@ -59,6 +59,11 @@ def test_server_gets_a_lab_host_and_loses_it_when_deleted(openstack_lab, lab_hos
         hv = inv["all"]["children"]["lab"]["children"]["lab_servers"]["hosts"][name]
         assert hv["ansible_host"] == ip and hv["mlps_level"] == 2 and hv["tenant"] == "lhsync"
         assert hv["zone"] == "app"
+        # the DR sites are reachable from the server over its backup network (the machine does not route)
+        sc = hosts.sites()["samecity"]
+        assert hv["lab_backup_address"].startswith("10.250.0.")
+        r = ssh_as_server_key(key, ip, f"timeout 10 bash -c '</dev/tcp/{sc['address']}/{sc['port']}' && echo reachable")
+        assert r.stdout.strip() == "reachable", r.stderr
         assert hosts.sync()["added"] == []  # idempotent
 
         conn.compute.delete_server(srv)
