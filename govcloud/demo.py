@@ -78,6 +78,7 @@ def backup_steps(results: list[dict], evidence: Path) -> list[dict]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")  # the steps' output interleaves in order
     evidence = Path(args.out or state_dir() / "evidence" / "demo")
     evidence.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
@@ -111,4 +112,3 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="evidence directory (default .govcloud/evidence/demo)")
     parser.add_argument("--skip-backup", action="store_true", help="stop after the audit")
     parser.set_defaults(func=cmd_demo)
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -100,12 +100,13 @@ def prepare_jobs(workdir: Path) -> list[dict]:
     cat = catalog.load(REPO / "infra" / "tenants")
     by_id = cat.by_id()
     sites = hosts.sites()
+    inventory = hosts.status()["inventory"]
     jobs = []
     for tid, names in sorted(server_hosts().items()):
         tenant = by_id.get(tid)
         if tenant is None or not tenant.get("backup_class"):
             continue
         job = job_for(tenant, cat.backup_classes[tenant["backup_class"]], names[0], sites, workdir)
-        job["inventory"] = hosts.status()["inventory"]
+        job["inventory"] = inventory
         jobs.append(job)
     return jobs

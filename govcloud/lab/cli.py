@@ -102,7 +102,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_reset)
     from govcloud.lab.hosts import cli as hosts_cli
 
-    hosts_cli.register(sub.add_parser("hosts", help="SSH lab hosts and DR sites: up, down, status, sync, ssh"))
+    hosts_cli.register(sub.add_parser("hosts", help="SSH lab hosts and DR sites: up, down, status, sync, add, remove"))
     from govcloud.lab import faults
 
     faults.register(sub.add_parser("fault", help="inject faults: link cut/restore, bandwidth, loss, stop/start, disk full, kill"))
